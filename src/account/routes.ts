@@ -1,0 +1,109 @@
+import { createHash, randomBytes } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { findUserById } from '../accounts/users.ts';
+import type { Services } from '../context.ts';
+import { csrfToken, csrfValid } from '../http/csrf.ts';
+import { readForm } from '../http/form-body.ts';
+import { renderView } from '../http/views.ts';
+import { describeAccess, describeIdentityScopes } from '../interactions/consent-model.ts';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../oidc/account-console-client.ts';
+import type { ProviderHolder } from '../oidc/provider-holder.ts';
+import { listGrantsOfAccount, revokeGrant } from '../storage/oidc-adapter.ts';
+
+/**
+ * The user's account page: connected apps and revocation. It trusts oidc-provider's own
+ * session; a visitor without one is sent through Latchkey's authorization endpoint as the
+ * first-party account-console client, so sign-in (and later 2FA) happens in one place.
+ */
+export function accountRoutes(services: Services, holder: ProviderHolder, csrfSecret: string): Router {
+  const router = new Router({ prefix: '/account' });
+  const STATE_COOKIE = 'latchkey.account_state';
+
+  const signedInAccount = async (ctx: Context) => {
+    const provider = holder.current;
+    const session = await provider.Session.get(provider.createContext(ctx.req, ctx.res) as never);
+    if (!session?.accountId) return undefined;
+    const user = await findUserById(services, session.accountId);
+    return user && !user.disabled ? { user, sessionUid: session.uid } : undefined;
+  };
+
+  const startSignIn = (ctx: Context) => {
+    const state = randomBytes(16).toString('base64url');
+    // The code is not redeemed: the point of the round trip is the provider session it
+    // establishes. PKCE is still sent because Latchkey requires it of every client.
+    const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+    ctx.cookies.set(STATE_COOKIE, state, { httpOnly: true, sameSite: 'lax', secure: services.config.production, signed: true, path: '/account', maxAge: 600_000 });
+    const url = new URL(`${services.config.issuer}/auth`);
+    url.search = new URLSearchParams({
+      client_id: ACCOUNT_CONSOLE_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: `${services.config.issuer}/account/callback`,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state,
+    }).toString();
+    ctx.redirect(url.href);
+  };
+
+  const page = (ctx: Context, view: string, data: Record<string, unknown>, status = 200) => {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = renderView(view, data);
+  };
+
+  router.get('/', async (ctx) => {
+    const signedIn = await signedInAccount(ctx);
+    if (!signedIn) return startSignIn(ctx);
+    const grants = (await listGrantsOfAccount(services.db.sql, signedIn.user.id)).filter((g) => g.clientId !== ACCOUNT_CONSOLE_CLIENT_ID);
+    const apis = await services.apis.all();
+    const apps = [];
+    for (const grant of grants) {
+      const client = await holder.current.Client.find(grant.clientId).catch(() => undefined);
+      apps.push({
+        grantId: grant.id,
+        clientId: grant.clientId,
+        name: client?.clientName ?? grant.clientId,
+        identity: describeIdentityScopes(grant.openidScope),
+        apis: Object.entries(grant.resources).flatMap(([audience, scope]) => {
+          const api = apis.find((a) => a.audience === audience);
+          const access = api ? describeAccess(api, scope.split(' ')) : undefined;
+          return api && access ? [{ name: api.name, access }] : [];
+        }),
+      });
+    }
+    page(ctx, 'account', { title: 'Your account', email: signedIn.user.email, apps, csrf: csrfToken(csrfSecret, signedIn.sessionUid) });
+  });
+
+  router.get('/callback', async (ctx) => {
+    const expected = ctx.cookies.get(STATE_COOKIE, { signed: true });
+    ctx.cookies.set(STATE_COOKIE, null, { path: '/account' });
+    if (ctx.query.error) {
+      return page(ctx, 'error', { title: 'Error', message: 'Signing in to your account did not complete.', code: String(ctx.query.error) }, 400);
+    }
+    if (!expected || expected !== ctx.query.state) {
+      return page(ctx, 'error', { title: 'Error', message: 'This sign-in link is stale. Open your account page again.', code: 'state_mismatch' }, 400);
+    }
+    ctx.redirect('/account');
+  });
+
+  router.post('/apps/:grantId/revoke', async (ctx) => {
+    const form = await readForm(ctx);
+    const signedIn = await signedInAccount(ctx);
+    if (!signedIn) return page(ctx, 'error', { title: 'Error', message: 'Sign in first.', code: 'login_required' }, 401);
+    if (!csrfValid(csrfSecret, signedIn.sessionUid, form.get('csrf'))) {
+      return page(ctx, 'error', { title: 'Error', message: 'The form was stale or forged. Reload the page and try again.', code: 'csrf' }, 403);
+    }
+    const grantId = ctx.params.grantId!;
+    const mine = (await listGrantsOfAccount(services.db.sql, signedIn.user.id)).some((g) => g.id === grantId);
+    if (!mine) return page(ctx, 'error', { title: 'Error', message: 'No such connected app.', code: 'not_found' }, 404);
+    await revokeGrant(services.db.sql, grantId);
+    services.logger.info({ event: 'grant.revoked_by_user', accountId: signedIn.user.id, grantId }, 'connected app revoked');
+    ctx.status = 303;
+    ctx.redirect('/account');
+  });
+
+  return router;
+}

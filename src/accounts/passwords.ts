@@ -1,0 +1,57 @@
+import argon2 from 'argon2';
+import type { Config } from '../config/config.ts';
+
+/**
+ * argon2id at or above OWASP's minimum (m=19456 KiB, t=2, p=1): about 25 ms of CPU per hash
+ * on our 2-core machines (docs/operations.md records the measurement). Hashing runs on the
+ * libuv pool; a small semaphore bounds concurrent hashes so a burst of sign-ins cannot starve
+ * the token endpoint.
+ */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /** Verifies against the stored hash, or against a dummy hash when the account does not exist, so timing does not reveal which. */
+  verify(storedHash: string | undefined, password: string): Promise<boolean>;
+  needsRehash(storedHash: string): boolean;
+}
+
+export const PASSWORD_MIN_LENGTH = 15;
+export const PASSWORD_MAX_LENGTH = 256;
+
+/** NIST 800-63B: length is what matters; no composition rules. Returns a reason, or undefined when acceptable. */
+export function passwordProblem(password: string): string | undefined {
+  if (password.length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`;
+  if (password.length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`;
+  return undefined;
+}
+
+function semaphore(limit: number) {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+export function createPasswordHasher(options: Config['argon2']): PasswordHasher {
+  const params = { type: argon2.argon2id as 2, memoryCost: options.memoryCost, timeCost: options.timeCost, parallelism: options.parallelism };
+  const limit = semaphore(options.maxConcurrent);
+  let dummyHash: Promise<string> | undefined;
+  const dummy = () => (dummyHash ??= argon2.hash('latchkey-dummy-password-for-timing', params));
+
+  return {
+    hash: (password) => limit(() => argon2.hash(password, params)),
+    async verify(storedHash, password) {
+      const hash = storedHash ?? (await dummy());
+      const ok = await limit(() => argon2.verify(hash, password).catch(() => false));
+      return ok && storedHash !== undefined;
+    },
+    needsRehash: (storedHash) => argon2.needsRehash(storedHash, params),
+  };
+}

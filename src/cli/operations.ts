@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { createApi } from '../apis/api-registry.ts';
+import { createUser } from '../accounts/users.ts';
+import { CLIENT_TYPES, createClient, type ValidateClientMetadata } from '../clients/client-registry.ts';
+import type { Services } from '../context.ts';
+import { InputError } from '../errors.ts';
+import { rotateSigningKeys } from '../keys/signing-keys.ts';
+import { CLOCK_TOLERANCE } from '../oidc/provider.ts';
+
+/**
+ * What the `latchkey` command can do, as plain functions over validated input. The CLI runs
+ * them in its own process, or — when a server already owns the embedded database — asks that
+ * server to run them over its control socket. Either way the same code runs.
+ */
+const schemas = {
+  'user.create': z.object({ email: z.string(), password: z.string(), roles: z.array(z.string()).default([]) }),
+  'api.create': z.object({
+    name: z.string(),
+    audience: z.string(),
+    scopes: z.array(z.object({ name: z.string(), access: z.enum(['read', 'write']), description: z.string().optional() })),
+    tokenFormat: z.enum(['jwt', 'opaque']).optional(),
+    accessTokenTtl: z.number().int().optional(),
+  }),
+  'api.list': z.object({}),
+  'client.create': z.object({
+    name: z.string(),
+    type: z.enum(CLIENT_TYPES).default('web'),
+    redirectUris: z.array(z.string()).default([]),
+    postLogoutRedirectUris: z.array(z.string()).default([]),
+    scope: z.string().default(''),
+  }),
+  'client.list': z.object({}),
+  'keys.rotate': z.object({}),
+} as const;
+
+export type OperationName = keyof typeof schemas;
+export const OPERATION_NAMES = Object.keys(schemas) as OperationName[];
+
+export function createOperations(services: Services, validateClientMetadata: ValidateClientMetadata) {
+  const handlers: { [K in OperationName]: (input: z.infer<(typeof schemas)[K]>) => Promise<unknown> } = {
+    'user.create': (input) => createUser(services, input),
+    'api.create': (input) => createApi(services, input),
+    'api.list': async () =>
+      (await services.apis.all()).map((a) => ({ id: a.id, name: a.name, audience: a.audience, tokenFormat: a.tokenFormat, scopes: a.scopes })),
+    'client.create': (input) => createClient(services, validateClientMetadata, input),
+    'client.list': async () =>
+      (await services.db.prisma.client.findMany({ orderBy: { createdAt: 'asc' }, select: { id: true, name: true, type: true, suspendedAt: true } })).map((c) => ({
+        client_id: c.id,
+        name: c.name,
+        type: c.type,
+        suspended: c.suspendedAt !== null,
+      })),
+    'keys.rotate': () =>
+      rotateSigningKeys(services.db, services.encryptor, Math.max(services.config.ttl.accessToken, services.config.ttl.idToken, 86400) + CLOCK_TOLERANCE),
+  };
+
+  return async function run(name: string, rawInput: unknown): Promise<unknown> {
+    if (!(name in schemas)) throw new InputError(`unknown operation ${name}`);
+    const op = name as OperationName;
+    const parsed = schemas[op].safeParse(rawInput ?? {});
+    if (!parsed.success) throw new InputError(`invalid input: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+    return (handlers[op] as (input: unknown) => Promise<unknown>)(parsed.data);
+  };
+}
+
+export type RunOperation = ReturnType<typeof createOperations>;

@@ -1,0 +1,64 @@
+import type { Encryptor } from '../crypto/encryption.ts';
+import type { Database } from '../storage/database.ts';
+
+export interface StoredClient {
+  /** What oidc-provider receives: validated metadata plus the decrypted secret. */
+  metadata: Record<string, unknown>;
+  /** API scopes this client may ask for. */
+  allowedScopes: Set<string>;
+  suspended: boolean;
+  ownerId: string | null;
+  name: string;
+  type: string;
+}
+
+export const secretContext = (clientId: string) => `client-secret:${clientId}`;
+
+/**
+ * Clients live in Prisma tables. oidc-provider looks a client up on every request, so
+ * lookups are cached for a short TTL and dropped as soon as any instance announces a change
+ * (`client:<id>` on the change channel).
+ */
+export class ClientStore {
+  #cache = new Map<string, { value: StoredClient | null; at: number }>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly encryptor: Encryptor,
+    private readonly ttlMs: number,
+  ) {
+    db.onChange((topic) => {
+      if (topic === 'clients') this.#cache.clear();
+      else if (topic.startsWith('client:')) this.#cache.delete(topic.slice('client:'.length));
+      else if (topic === 'apis') this.#cache.clear();
+    });
+  }
+
+  async find(clientId: string): Promise<StoredClient | undefined> {
+    const hit = this.#cache.get(clientId);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.value ?? undefined;
+    const at = Date.now();
+    const value = await this.#load(clientId);
+    this.#cache.set(clientId, { value, at });
+    return value ?? undefined;
+  }
+
+  async #load(clientId: string): Promise<StoredClient | null> {
+    if (clientId.length > 200) return null;
+    const row = await this.db.prisma.client.findUnique({
+      where: { id: clientId },
+      include: { scopes: { include: { scope: true } } },
+    });
+    if (!row) return null;
+    const metadata: Record<string, unknown> = { ...(row.metadata as Record<string, unknown>), client_id: row.id };
+    if (row.secretEncrypted) metadata.client_secret = this.encryptor.decrypt(row.secretEncrypted, secretContext(row.id));
+    return {
+      metadata,
+      allowedScopes: new Set(row.scopes.map((s) => s.scope.name)),
+      suspended: row.suspendedAt !== null,
+      ownerId: row.ownerId,
+      name: row.name,
+      type: row.type,
+    };
+  }
+}

@@ -1,0 +1,154 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting Latchkey reads, parsed once from the environment (and an optional .env).
+ * Defaults serve a local trial; `assertSafeForProduction` lists what production refuses.
+ * Keep .env.example in step with this file.
+ */
+const boolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const environmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  ENCRYPTION_KEY: z.string().optional(),
+  COOKIE_KEYS: z.string().optional(),
+  TRUST_PROXY: boolean.default(false),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  ACCESS_TOKEN_TTL: seconds(600),
+  ID_TOKEN_TTL: seconds(3600),
+  REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
+  SESSION_TTL: seconds(14 * 24 * 3600),
+  GRANT_TTL: seconds(365 * 24 * 3600),
+  INTERACTION_TTL: seconds(3600),
+  AUTHORIZATION_CODE_TTL: seconds(60),
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(19456).default(19456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(2).default(2),
+  ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
+  ARGON2_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(4),
+  PURGE_INTERVAL_SECONDS: seconds(600),
+  CACHE_TTL_SECONDS: seconds(60),
+});
+
+export type Environment = z.infer<typeof environmentSchema>;
+
+export interface Config {
+  env: Environment['NODE_ENV'];
+  production: boolean;
+  port: number;
+  host: string;
+  issuer: string;
+  dataDir: string;
+  databaseUrl?: string;
+  databasePoolSize: number;
+  /** 32 raw bytes, or undefined when a development key file should be used. */
+  encryptionKey?: Buffer;
+  /** Cookie signing keys, newest first; undefined means "generate and store one" (development only). */
+  cookieKeys?: string[];
+  trustProxy: boolean;
+  logLevel: Environment['LOG_LEVEL'];
+  ttl: {
+    accessToken: number;
+    idToken: number;
+    refreshToken: number;
+    session: number;
+    grant: number;
+    interaction: number;
+    authorizationCode: number;
+  };
+  argon2: { memoryCost: number; timeCost: number; parallelism: number; maxConcurrent: number };
+  purgeIntervalSeconds: number;
+  cacheTtlSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function parseEncryptionKey(raw: string): Buffer {
+  const trimmed = raw.trim();
+  const key = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) {
+    throw new ConfigError('ENCRYPTION_KEY must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)');
+  }
+  return key;
+}
+
+function parseCookieKeys(raw: string): string[] {
+  const keys = raw.split(',').map((k) => k.trim()).filter(Boolean);
+  if (keys.length === 0 || keys.some((k) => k.length < 32)) {
+    throw new ConfigError('COOKIE_KEYS must be a comma-separated list of keys of at least 32 characters each');
+  }
+  return keys;
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = environmentSchema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`invalid setting ${issue.path.join('.')}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const issuer = (e.ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const url = new URL(issuer);
+  if (url.search || url.hash) throw new ConfigError('ISSUER must not have a query or a fragment');
+
+  const config: Config = {
+    env: e.NODE_ENV,
+    production: e.NODE_ENV === 'production',
+    port: e.PORT,
+    host: e.HOST,
+    issuer,
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    encryptionKey: e.ENCRYPTION_KEY ? parseEncryptionKey(e.ENCRYPTION_KEY) : undefined,
+    cookieKeys: e.COOKIE_KEYS ? parseCookieKeys(e.COOKIE_KEYS) : undefined,
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    ttl: {
+      accessToken: e.ACCESS_TOKEN_TTL,
+      idToken: e.ID_TOKEN_TTL,
+      refreshToken: e.REFRESH_TOKEN_TTL,
+      session: e.SESSION_TTL,
+      grant: e.GRANT_TTL,
+      interaction: e.INTERACTION_TTL,
+      authorizationCode: e.AUTHORIZATION_CODE_TTL,
+    },
+    argon2: {
+      memoryCost: e.ARGON2_MEMORY_KIB,
+      timeCost: e.ARGON2_TIME_COST,
+      parallelism: e.ARGON2_PARALLELISM,
+      maxConcurrent: e.ARGON2_MAX_CONCURRENT,
+    },
+    purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,
+    cacheTtlSeconds: e.CACHE_TTL_SECONDS,
+  };
+  if (config.production) assertSafeForProduction(config);
+  return config;
+}
+
+/** Production refuses to start on settings that would be unsafe; each reason fits on one line. */
+export function assertSafeForProduction(config: Config): void {
+  if (new URL(config.issuer).protocol !== 'https:') {
+    throw new ConfigError(`refusing to start in production: ISSUER must be https (got ${config.issuer})`);
+  }
+  if (!config.cookieKeys) {
+    throw new ConfigError('refusing to start in production: COOKIE_KEYS is not set (comma-separated, 32+ characters each)');
+  }
+  if (!config.encryptionKey) {
+    throw new ConfigError('refusing to start in production: ENCRYPTION_KEY is not set (32 bytes, base64 or hex)');
+  }
+}

@@ -1,0 +1,42 @@
+import { ApiStore } from './apis/api-store.ts';
+import { ClientStore } from './clients/client-store.ts';
+import type { Config } from './config/config.ts';
+import { createEncryptor, loadOrCreateDevelopmentKey, type Encryptor } from './crypto/encryption.ts';
+import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { openDatabase, type Database } from './storage/database.ts';
+import { migrate } from './storage/migrator.ts';
+
+/** What the server, the CLI and the tests share: configuration, storage, secrets, caches. */
+export interface Services {
+  config: Config;
+  db: Database;
+  encryptor: Encryptor;
+  passwords: PasswordHasher;
+  apis: ApiStore;
+  clients: ClientStore;
+  logger: Logger;
+}
+
+export async function createServices(config: Config, options: { logger?: Logger } = {}): Promise<Services> {
+  const logger = options.logger ?? createLogger(config);
+  const encryptor = createEncryptor(config.encryptionKey ?? loadOrCreateDevelopmentKey(config.dataDir));
+  const db = await openDatabase(config);
+  try {
+    const { applied } = await migrate(db.sql);
+    if (applied.length) logger.info({ applied }, 'database migrated');
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const cacheTtlMs = config.cacheTtlSeconds * 1000;
+  return {
+    config,
+    db,
+    encryptor,
+    passwords: createPasswordHasher(config.argon2),
+    apis: new ApiStore(db, cacheTtlMs),
+    clients: new ClientStore(db, encryptor, cacheTtlMs),
+    logger,
+  };
+}

@@ -1,0 +1,34 @@
+import type { Grant } from 'oidc-provider';
+import type { ApiRequest, AccessChoice } from './consent-model.ts';
+import { resolveChoice } from './consent-model.ts';
+
+const split = (s: string | undefined) => new Set((s ?? '').split(' ').filter(Boolean));
+
+/**
+ * Records the user's decision in the grant. oidc-provider has no "un-reject", so when a user
+ * who once chose read-only now allows write (the app asked again with prompt=consent), the
+ * earlier rejection is lifted here; the reverse narrows an earlier read-write grant.
+ */
+export function applyConsent(
+  grant: Grant,
+  input: { missingOIDCScope: string[]; missingOIDCClaims: string[]; apis: ApiRequest[]; choices: Map<string, AccessChoice> },
+): void {
+  if (input.missingOIDCScope.length) grant.addOIDCScope(input.missingOIDCScope.join(' '));
+  if (input.missingOIDCClaims.length) grant.addOIDCClaims(input.missingOIDCClaims);
+  for (const api of input.apis) {
+    const choice = input.choices.get(api.audience) ?? 'read-only';
+    const { grant: allow, reject } = resolveChoice(api, choice);
+    const granted = split(grant.resources?.[api.audience]);
+    const rejected = split(grant.rejected?.resources?.[api.audience]);
+    for (const s of allow) {
+      granted.add(s);
+      rejected.delete(s);
+    }
+    for (const s of reject) {
+      granted.delete(s);
+      rejected.add(s);
+    }
+    grant.resources = { ...grant.resources, [api.audience]: [...granted].join(' ') };
+    grant.rejected = { ...grant.rejected, resources: { ...grant.rejected?.resources, [api.audience]: [...rejected].join(' ') } };
+  }
+}

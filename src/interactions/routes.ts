@@ -1,0 +1,177 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { errors } from 'oidc-provider';
+import { verifyPasswordSignIn } from '../accounts/users.ts';
+import type { Services } from '../context.ts';
+import { csrfToken, csrfValid } from '../http/csrf.ts';
+import { readForm } from '../http/form-body.ts';
+import { renderView } from '../http/views.ts';
+import type { ProviderHolder } from '../oidc/provider-holder.ts';
+import { applyConsent } from './apply-consent.ts';
+import { describeIdentityScopes, requestedApis, type AccessChoice, type ApiRequest } from './consent-model.ts';
+
+/**
+ * Login and consent, at oidc-provider's interaction URL. Every route lives under
+ * /interaction/:uid so the interaction cookie (whose path is that URL) reaches it.
+ */
+export function interactionRoutes(services: Services, holder: ProviderHolder, csrfSecret: string): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  const details = (ctx: Context) => holder.current.interactionDetails(ctx.req, ctx.res);
+
+  const page = (ctx: Context, view: string, data: Record<string, unknown>, status = 200) => {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = renderView(view, data);
+  };
+
+  // An expired or foreign interaction is the user's problem to restart, not a server error.
+  router.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof errors.SessionNotFound) {
+        return page(ctx, 'error', {
+          title: 'Sign-in expired',
+          heading: 'This sign-in has expired',
+          message: 'Go back to the app and start signing in again.',
+          code: 'session_not_found',
+        }, 400);
+      }
+      throw error;
+    }
+  });
+
+  const clientView = async (clientId: string) => {
+    const client = await holder.current.Client.find(clientId);
+    const stored = await services.clients.find(clientId);
+    const owner = stored?.ownerId ? await services.db.prisma.user.findUnique({ where: { id: stored.ownerId }, select: { email: true } }) : null;
+    return {
+      name: client?.clientName ?? clientId,
+      logoUri: client?.logoUri,
+      homepage: client?.clientUri,
+      policyUri: client?.policyUri,
+      tosUri: client?.tosUri,
+      developer: owner?.email ?? 'registered by the operator of this server',
+      allowedScopes: stored?.allowedScopes ?? new Set<string>(),
+    };
+  };
+
+  const apisOfRequest = async (interaction: Awaited<ReturnType<typeof details>>, allowedScopes: Set<string>): Promise<ApiRequest[]> => {
+    const apis = await services.apis.all();
+    const resource = interaction.params.resource;
+    const missing = (interaction.prompt.details.missingResourceScopes ?? {}) as Record<string, string[]>;
+    const promptedAgain = String(interaction.params.prompt ?? '').split(' ').includes('consent');
+    return requestedApis({
+      requestedScope: String(interaction.params.scope ?? ''),
+      resourcesInRequest: promptedAgain ? (Array.isArray(resource) ? resource : resource ? [String(resource)] : []) : [],
+      missingResourceScopes: missing,
+      apiByAudience: (audience) => apis.find((a) => a.audience === audience),
+      allowedScopes,
+    });
+  };
+
+  router.get('/', async (ctx) => {
+    const interaction = await details(ctx);
+    const uid = interaction.uid;
+    const client = await clientView(String(interaction.params.client_id));
+    const csrf = csrfToken(csrfSecret, uid);
+    if (interaction.prompt.name === 'login') {
+      return page(ctx, 'login', { title: 'Sign in', uid, csrf, client });
+    }
+    if (interaction.prompt.name === 'consent') {
+      const accountId = interaction.session?.accountId;
+      const user = accountId ? await services.db.prisma.user.findUnique({ where: { id: accountId }, select: { email: true } }) : null;
+      const missingOIDCScope = (interaction.prompt.details.missingOIDCScope ?? []) as string[];
+      const apis = await apisOfRequest(interaction, client.allowedScopes);
+      const scope = String(interaction.params.scope ?? '');
+      return page(ctx, 'consent', {
+        title: 'Allow access',
+        uid,
+        csrf,
+        client,
+        email: user?.email ?? '',
+        identity: describeIdentityScopes(missingOIDCScope.length ? missingOIDCScope.join(' ') : scope),
+        apis,
+        offline: scope.split(' ').includes('offline_access'),
+      });
+    }
+    return page(ctx, 'error', { title: 'Error', message: 'This step is not supported.', code: interaction.prompt.name }, 400);
+  });
+
+  const requireCsrf = (ctx: Context, form: URLSearchParams) => {
+    if (!csrfValid(csrfSecret, ctx.params.uid!, form.get('csrf'))) {
+      page(ctx, 'error', { title: 'Error', message: 'The form was stale or forged. Go back and try again.', code: 'csrf' }, 403);
+      return false;
+    }
+    return true;
+  };
+
+  router.post('/login', async (ctx) => {
+    const form = await readForm(ctx);
+    const interaction = await details(ctx);
+    if (!requireCsrf(ctx, form)) return;
+    if (interaction.prompt.name !== 'login') return page(ctx, 'error', { title: 'Error', message: 'You are already signed in.', code: 'unexpected_step' }, 400);
+    const email = (form.get('email') ?? '').slice(0, 254);
+    const password = form.get('password') ?? '';
+    const user = password.length <= 256 ? await verifyPasswordSignIn(services, email, password) : undefined;
+    if (!user) {
+      const client = await clientView(String(interaction.params.client_id));
+      return page(ctx, 'login', {
+        title: 'Sign in',
+        uid: interaction.uid,
+        csrf: csrfToken(csrfSecret, interaction.uid),
+        client,
+        email,
+        error: 'Incorrect e-mail address or password.',
+      }, 401);
+    }
+    await holder.current.interactionFinished(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: user.id, amr: ['pwd'], acr: 'urn:latchkey:acr:pwd' } },
+      { mergeWithLastSubmission: false },
+    );
+  });
+
+  router.post('/confirm', async (ctx) => {
+    const form = await readForm(ctx);
+    const interaction = await details(ctx);
+    if (!requireCsrf(ctx, form)) return;
+    const { prompt, params, session } = interaction;
+    if (prompt.name !== 'consent' || !session) return page(ctx, 'error', { title: 'Error', message: 'Nothing to confirm.', code: 'unexpected_step' }, 400);
+    const provider = holder.current;
+    const client = await clientView(String(params.client_id));
+    const apis = await apisOfRequest(interaction, client.allowedScopes);
+    const choices = new Map<string, AccessChoice>();
+    for (const api of apis) {
+      choices.set(api.audience, form.get(`access:${api.audience}`) === 'read-write' && api.writeRequested ? 'read-write' : 'read-only');
+    }
+    const grant = interaction.grantId
+      ? ((await provider.Grant.find(interaction.grantId)) ?? new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) }))
+      : new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
+    applyConsent(grant, {
+      missingOIDCScope: (prompt.details.missingOIDCScope ?? []) as string[],
+      missingOIDCClaims: (prompt.details.missingOIDCClaims ?? []) as string[],
+      apis,
+      choices,
+    });
+    const grantId = await grant.save();
+    await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  });
+
+  router.post('/abort', async (ctx) => {
+    const form = await readForm(ctx);
+    await details(ctx);
+    if (!requireCsrf(ctx, form)) return;
+    await holder.current.interactionFinished(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'End-user denied the request' },
+      { mergeWithLastSubmission: false },
+    );
+  });
+
+  return router;
+}

@@ -1,0 +1,19 @@
+import { pino, type Logger } from 'pino';
+import type { Config } from './config/config.ts';
+
+export type { Logger };
+
+/**
+ * Structured JSON logs. Known secret-bearing fields are redacted even if a caller passes them
+ * by mistake; the rule remains: never log secrets, tokens or passwords.
+ */
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({
+    level: config.logLevel,
+    base: undefined,
+    redact: {
+      paths: ['password', 'client_secret', 'secret', 'token', 'access_token', 'refresh_token', 'code', '*.password', '*.client_secret', '*.token'],
+      censor: '[redacted]',
+    },
+  });
+}

@@ -1,0 +1,13 @@
+import type Provider from 'oidc-provider';
+import type { Services } from '../context.ts';
+import { resolveCookieKeys } from '../keys/cookie-keys.ts';
+import { ensureSigningKeys, loadSigningJwks } from '../keys/signing-keys.ts';
+import { createProvider } from './provider.ts';
+
+/** Everything the provider needs from storage, loaded once: keys (created on first start) and cookie keys. */
+export async function buildProvider(services: Services): Promise<{ provider: Provider; cookieKeys: string[]; rebuild: () => Promise<Provider> }> {
+  await ensureSigningKeys(services.db, services.encryptor);
+  const cookieKeys = await resolveCookieKeys(services.config, services.db, services.encryptor);
+  const rebuild = async () => createProvider(services, { jwks: await loadSigningJwks(services.db, services.encryptor), cookieKeys });
+  return { provider: await rebuild(), cookieKeys, rebuild };
+}

@@ -1,0 +1,115 @@
+import type { JWK } from 'jose';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Services } from '../context.ts';
+import { renderView } from '../http/views.ts';
+import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adapter.ts';
+import { findAccountFor } from './account-claims.ts';
+import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
+import { defaultResourceFor, resourceServerInfo } from './resources.ts';
+
+/** Seconds of clock skew tolerated between Latchkey and its clients. */
+export const CLOCK_TOLERANCE = 5;
+
+/**
+ * The whole oidc-provider configuration in one place. OAuth 2.1 profile: code flow only,
+ * PKCE S256 for every client, refresh tokens rotated on every use, no implicit or hybrid.
+ */
+export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKeys: string[] }): Provider {
+  const { config, apis, clients } = services;
+
+  const configuration: Configuration = {
+    adapter: createOidcAdapterFactory(services.db.sql, clients),
+    clients: [accountConsoleClient(config.issuer)],
+    jwks: { keys: keys.jwks as Configuration['jwks'] extends { keys: infer K } ? K : never },
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', secure: config.production },
+      short: { httpOnly: true, sameSite: 'lax', secure: config.production },
+    },
+    findAccount: findAccountFor(services),
+    scopes: ['openid', 'profile', 'email', 'offline_access'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], acr: null, auth_time: null, sid: null },
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clockTolerance: CLOCK_TOLERANCE,
+    conformIdTokenClaims: true,
+    rotateRefreshToken: true,
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // The default lets any confidential client introspect any token; Latchkey allows a
+        // client to introspect only its own tokens.
+        allowedPolicy: async (_ctx, caller, token) => caller.clientId === token.clientId,
+      },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = renderView('logout', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName });
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = renderView('logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName });
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: defaultResourceFor(apis, clients) as never,
+        getResourceServerInfo: resourceServerInfo(apis, clients) as never,
+        useGrantedResource: async () => true,
+      },
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      AuthorizationCode: config.ttl.authorizationCode,
+      IdToken: config.ttl.idToken,
+      RefreshToken: config.ttl.refreshToken,
+      Session: config.ttl.session,
+      Grant: config.ttl.grant,
+      Interaction: config.ttl.interaction,
+    },
+    /**
+     * Consent is remembered across browser sessions: the user's grant for this client is
+     * found in storage, not only in the current session. The account console is first-party
+     * and needs no consent.
+     */
+    loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
+      const { client, session, result } = ctx.oidc;
+      if (!client || !session?.accountId) return undefined;
+      const grantId =
+        result?.consent?.grantId ?? session.grantIdFor(client.clientId) ?? (await latestGrantIdFor(services.db.sql, session.accountId, client.clientId));
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (existing && existing.accountId === session.accountId && existing.clientId === client.clientId) return existing;
+      if (client.clientId === ACCOUNT_CONSOLE_CLIENT_ID) {
+        const grant = new ctx.oidc.provider.Grant({ accountId: session.accountId, clientId: client.clientId });
+        grant.addOIDCScope('openid');
+        await grant.save();
+        return grant;
+      }
+      return undefined;
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = renderView('error', {
+        title: 'Error',
+        heading: 'This request could not be completed',
+        message: out.error_description ?? 'The request was invalid.',
+        code: out.error,
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}
+
+export { errors };

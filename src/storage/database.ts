@@ -1,0 +1,136 @@
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import type { Config } from '../config/config.ts';
+import { PrismaClient } from './generated/client.ts';
+import { sqlFromPglite, sqlFromPgPool, type SqlClient } from './sql.ts';
+
+export type Prisma = InstanceType<typeof PrismaClient>;
+
+/**
+ * One handle on the database, whichever it is: Prisma for ordinary reads and writes, raw SQL
+ * for the hot path and migrations, and a change channel so caches in every instance drop
+ * stale clients, APIs and keys.
+ */
+export interface Database {
+  kind: 'pglite' | 'postgres';
+  prisma: Prisma;
+  sql: SqlClient;
+  /** Tell every instance (this one included) that `topic` changed. */
+  notifyChange(topic: string): Promise<void>;
+  onChange(listener: (topic: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'latchkey_changes';
+
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'>): Promise<Database> {
+  return config.databaseUrl ? openPostgres(config.databaseUrl, config.databasePoolSize) : openPglite(config.dataDir);
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const events = new EventEmitter();
+  let listener: pg.Client | undefined;
+  let closed = false;
+
+  const listen = async () => {
+    const client = new pg.Client({ connectionString: url });
+    client.on('notification', (message) => events.emit('change', message.payload ?? ''));
+    client.on('error', () => {
+      // Reconnect: a missed notification is covered by the caches' own TTL.
+      if (!closed) setTimeout(() => listen().catch(() => {}), 1000).unref();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    listener = client;
+  };
+  await listen();
+
+  return {
+    kind: 'postgres',
+    prisma,
+    sql: sqlFromPgPool(pool),
+    async notifyChange(topic) {
+      await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, topic]);
+    },
+    onChange(fn) {
+      events.on('change', fn);
+      return () => events.off('change', fn);
+    },
+    async close() {
+      closed = true;
+      await listener?.end().catch(() => {});
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+/**
+ * The embedded database belongs to one process. A pid file in DATA_DIR makes a second
+ * opener fail with a clear message instead of corrupting the data directory; local tools
+ * reach a running server through its control socket instead (src/cli/control-socket.ts).
+ */
+export class EmbeddedDatabaseBusyError extends Error {
+  override name = 'EmbeddedDatabaseBusyError';
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function takeOwnership(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lockFile = path.join(dataDir, 'pglite.pid');
+  if (existsSync(lockFile)) {
+    const pid = Number(readFileSync(lockFile, 'utf8').trim());
+    if (pid && pid !== process.pid && isAlive(pid)) {
+      throw new EmbeddedDatabaseBusyError(`the embedded database in ${dataDir} is open in process ${pid}`);
+    }
+  }
+  writeFileSync(lockFile, String(process.pid), { mode: 0o600 });
+  return () => rmSync(lockFile, { force: true });
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const release = takeOwnership(dataDir);
+  try {
+    const db = await PGlite.create(path.join(dataDir, 'pglite'));
+    const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
+    const events = new EventEmitter();
+    return {
+      kind: 'pglite',
+      prisma,
+      sql: sqlFromPglite(db),
+      // One process owns the embedded database, so an in-process event reaches every cache.
+      async notifyChange(topic) {
+        events.emit('change', topic);
+      },
+      onChange(fn) {
+        events.on('change', fn);
+        return () => events.off('change', fn);
+      },
+      async close() {
+        await prisma.$disconnect();
+        await db.close();
+        release();
+      },
+    };
+  } catch (error) {
+    release();
+    throw error;
+  }
+}

@@ -1,0 +1,158 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import type { ClientStore } from '../clients/client-store.ts';
+import type { SqlClient } from './sql.ts';
+
+/**
+ * oidc-provider's storage contract on the `oidc_payload` table. Raw SQL rather than Prisma
+ * here: these queries sit on every token request and Prisma's per-query CPU cost would
+ * dominate (see docs/operations.md). One row per (model, id); the payload is stored verbatim.
+ */
+
+/** Models whose single use must hold across instances: consume only succeeds once. */
+const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
+
+export function createOidcAdapterFactory(sql: SqlClient, clients: ClientStore) {
+  return (model: string): Adapter => (model === 'Client' ? clientAdapter(clients) : payloadAdapter(sql, model));
+}
+
+function payloadAdapter(sql: SqlClient, model: string): Adapter {
+  return {
+    async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
+      const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+      await sql.query(
+        `INSERT INTO oidc_payload (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+           user_code = EXCLUDED.user_code, uid = EXCLUDED.uid, account_id = EXCLUDED.account_id,
+           client_id = EXCLUDED.client_id, expires_at = EXCLUDED.expires_at`,
+        [
+          model,
+          id,
+          JSON.stringify(payload),
+          payload.grantId ?? null,
+          payload.userCode ?? null,
+          payload.uid ?? null,
+          payload.accountId ?? null,
+          payload.clientId ?? null,
+          expiresAt,
+        ],
+      );
+    },
+
+    async find(id: string) {
+      return findOne(sql, 'model = $1 AND id = $2', [model, id]);
+    },
+
+    async findByUid(uid: string) {
+      return findOne(sql, 'model = $1 AND uid = $2', [model, uid]);
+    },
+
+    async findByUserCode(userCode: string) {
+      return findOne(sql, 'model = $1 AND user_code = $2', [model, userCode]);
+    },
+
+    async consume(id: string) {
+      const { rowCount } = await sql.query(
+        'UPDATE oidc_payload SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL',
+        [model, id],
+      );
+      // Two instances racing on one code or refresh token both pass oidc-provider's
+      // "already consumed?" check; the conditional update lets exactly one through.
+      if (rowCount === 0 && SINGLE_USE.has(model)) throw new errors.InvalidGrant('grant request is invalid');
+    },
+
+    async destroy(id: string) {
+      await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND id = $2', [model, id]);
+    },
+
+    async revokeByGrantId(grantId: string) {
+      await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND grant_id = $2', [model, grantId]);
+    },
+  };
+}
+
+async function findOne(sql: SqlClient, where: string, params: unknown[]): Promise<AdapterPayload | undefined> {
+  const { rows } = await sql.query<{ payload: AdapterPayload | string; consumed_at: Date | null }>(
+    `SELECT payload, consumed_at FROM oidc_payload WHERE ${where} LIMIT 1`,
+    params,
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as AdapterPayload) : row.payload;
+  return row.consumed_at ? { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : payload;
+}
+
+/**
+ * Clients come from the client registry (Prisma tables + cache). A suspended client is not
+ * found, so every endpoint answers invalid_client for it.
+ */
+function clientAdapter(clients: ClientStore): Adapter {
+  const readOnly = async () => {
+    throw new Error('clients are managed through the client registry');
+  };
+  return {
+    async find(id: string) {
+      const client = await clients.find(id);
+      if (!client || client.suspended) return undefined;
+      return client.metadata as AdapterPayload;
+    },
+    upsert: readOnly,
+    consume: readOnly,
+    destroy: readOnly,
+    revokeByGrantId: readOnly,
+    findByUid: readOnly,
+    findByUserCode: readOnly,
+  };
+}
+
+/** Deletes rows past their expiry (kept a minute beyond `exp` for oidc-provider's clock tolerance). */
+export async function purgeExpired(sql: SqlClient): Promise<number> {
+  const { rowCount } = await sql.query("DELETE FROM oidc_payload WHERE expires_at < now() - interval '1 minute'");
+  return rowCount;
+}
+
+/** Everything issued under a grant (codes, refresh and opaque access tokens) and the grant itself, at once. */
+export async function revokeGrant(sql: SqlClient, grantId: string): Promise<void> {
+  await sql.query("DELETE FROM oidc_payload WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)", [grantId]);
+}
+
+export interface StoredGrant {
+  id: string;
+  clientId: string;
+  accountId: string;
+  openidScope: string;
+  resources: Record<string, string>;
+  rejectedResources: Record<string, string>;
+  expiresAt: Date | null;
+}
+
+export async function listGrantsOfAccount(sql: SqlClient, accountId: string): Promise<StoredGrant[]> {
+  const { rows } = await sql.query<{ id: string; payload: Record<string, any> | string; expires_at: Date | null }>(
+    `SELECT id, payload, expires_at FROM oidc_payload
+     WHERE model = 'Grant' AND account_id = $1 AND (expires_at IS NULL OR expires_at > now())`,
+    [accountId],
+  );
+  return rows.map((row) => {
+    const p = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+    return {
+      id: row.id,
+      clientId: p.clientId,
+      accountId: p.accountId,
+      openidScope: p.openid?.scope ?? '',
+      resources: p.resources ?? {},
+      rejectedResources: p.rejected?.resources ?? {},
+      expiresAt: row.expires_at,
+    };
+  });
+}
+
+export async function latestGrantIdFor(sql: SqlClient, accountId: string, clientId: string): Promise<string | undefined> {
+  const { rows } = await sql.query<{ id: string }>(
+    `SELECT id FROM oidc_payload WHERE model = 'Grant' AND account_id = $1 AND client_id = $2
+       AND (expires_at IS NULL OR expires_at > now())
+     ORDER BY (payload->>'iat')::bigint DESC LIMIT 1`,
+    [accountId, clientId],
+  );
+  return rows[0]?.id;
+}
