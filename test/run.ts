@@ -1,0 +1,64 @@
+/**
+ * `npm test`: the whole suite, the way CI runs it.
+ *   1. type-check (tsc --noEmit, strict)
+ *   2. every test file against the embedded database (PGlite)
+ *   3. every test file again against a real PostgreSQL server — TEST_DATABASE_URL if given,
+ *      otherwise a throwaway server started here from the machine's PostgreSQL binaries.
+ * Browser tests need Chromium at /usr/bin/chromium (or CHROMIUM_PATH); .ci/run installs it.
+ * Arguments narrow the run: `npm test -- test/e2e/code-flow.test.ts`.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from './support/latchkey.ts';
+import { startPostgres } from './support/postgres.ts';
+
+function findTests(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return name === 'support' ? [] : findTests(full);
+    return name.endsWith('.test.ts') ? [full] : [];
+  });
+}
+
+const args = process.argv.slice(2);
+const onlyBackend = process.env.TEST_BACKEND; // 'pglite' | 'postgres' to run one pass only
+const files = (args.length ? args.map((f) => path.resolve(f)) : findTests(path.join(repoRoot, 'test'))).sort();
+
+function run(label: string, command: string, commandArgs: string[], env: NodeJS.ProcessEnv = {}): boolean {
+  console.log(`\n=== ${label} ===`);
+  const result = spawnSync(command, commandArgs, { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, ...env } });
+  return result.status === 0;
+}
+
+const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files];
+let ok = true;
+
+if (!args.length) ok = run('type-check', process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', repoRoot]) && ok;
+
+if (onlyBackend !== 'postgres') ok = run('tests on the embedded database (PGlite)', process.execPath, testArgs, { TEST_DATABASE_URL: '' }) && ok;
+
+if (onlyBackend !== 'pglite') {
+  if (process.env.TEST_DATABASE_URL) {
+    ok = run('tests on PostgreSQL (TEST_DATABASE_URL)', process.execPath, testArgs) && ok;
+  } else {
+    let server: Awaited<ReturnType<typeof startPostgres>> | undefined;
+    try {
+      server = await startPostgres();
+    } catch (error) {
+      console.error(`\nCould not start PostgreSQL for the second pass: ${(error as Error).message}`);
+      console.error('Install PostgreSQL (apt-get install postgresql) or set TEST_DATABASE_URL.');
+      ok = false;
+    }
+    if (server) {
+      try {
+        ok = run(`tests on PostgreSQL (${server.url})`, process.execPath, testArgs, { TEST_DATABASE_URL: server.url }) && ok;
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+}
+
+console.log(ok ? '\nAll test passes succeeded.' : '\nSome tests failed.');
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,137 @@
+/**
+ * Starts the real Latchkey server as a child process, on a free port with a fresh database:
+ * an embedded PGlite in a temporary DATA_DIR, or — when TEST_DATABASE_URL is set — a fresh
+ * database on that PostgreSQL server. Also runs the real `latchkey` CLI against it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createDatabase, dropDatabase } from './postgres.ts';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const nodeBinary = process.execPath;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const backend = process.env.TEST_DATABASE_URL ? 'postgres' : 'pglite';
+
+export interface Latchkey {
+  issuer: string;
+  env: NodeJS.ProcessEnv;
+  /** Everything the server printed so far (stdout + stderr). */
+  output(): string;
+  /** Process id of the running server (it changes on restart), e.g. to read /proc/<pid>/status. */
+  pid(): number | undefined;
+  cli(args: string[], options?: { stdin?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Runs a CLI command with --json and returns the parsed result, failing loudly otherwise. */
+  cliJson<T = any>(args: string[], options?: { stdin?: string }): Promise<T>;
+  stop(): Promise<void>;
+  /** Stops the process with SIGKILL (a crash), keeping its data for a restart. */
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  /** Stops the process gracefully (SIGTERM), keeping its data, so the CLI can work on a stopped server. */
+  pause(): Promise<void>;
+  /** Starts the process again after pause() or kill(), on the same port, data and database. */
+  resume(): Promise<void>;
+}
+
+export async function startLatchkey(extraEnv: Record<string, string> = {}): Promise<Latchkey> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
+  const port = await freePort();
+  const databaseUrl = process.env.TEST_DATABASE_URL
+    ? await createDatabase(process.env.TEST_DATABASE_URL, `lk_${randomBytes(6).toString('hex')}`)
+    : undefined;
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'test',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${port}`,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    ...extraEnv,
+  };
+  let child: ChildProcess | undefined;
+  let log = '';
+
+  const launch = async () => {
+    child = spawn(nodeBinary, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d) => (log += d));
+    child.stderr!.on('data', (d) => (log += d));
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`latchkey exited with ${child.exitCode}:\n${log}`);
+      const ok = await fetch(`${env.ISSUER}/.well-known/openid-configuration`).then((r) => r.ok, () => false);
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`latchkey did not start within 30 s:\n${log}`);
+  };
+
+  const waitExit = (signal: NodeJS.Signals) =>
+    new Promise<void>((resolve) => {
+      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+
+  await launch();
+
+  const cli: Latchkey['cli'] = (args, options = {}) =>
+    new Promise((resolve) => {
+      const proc = spawn(nodeBinary, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (d) => (stdout += d));
+      proc.stderr.on('data', (d) => (stderr += d));
+      proc.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      proc.stdin.end(options.stdin ?? '');
+    });
+
+  return {
+    issuer: env.ISSUER!,
+    env,
+    output: () => log,
+    pid: () => child?.pid,
+    cli,
+    async cliJson(args, options) {
+      const result = await cli([...args, '--json'], options);
+      if (result.code !== 0) throw new Error(`latchkey ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+      return JSON.parse(result.stdout);
+    },
+    async stop() {
+      await waitExit('SIGTERM');
+      if (databaseUrl) await dropDatabase(databaseUrl).catch(() => {});
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+    async kill() {
+      await waitExit('SIGKILL');
+    },
+    async restart() {
+      await waitExit('SIGTERM');
+      await launch();
+    },
+    async pause() {
+      await waitExit('SIGTERM');
+    },
+    async resume() {
+      if (child && child.exitCode === null && child.signalCode === null) throw new Error('latchkey is still running; pause() it first');
+      await launch();
+    },
+  };
+}
