@@ -122,7 +122,11 @@ describe('argon2id password hashing', () => {
   test('argon2 loads and hashes: $argon2id$ with m=19456,t=2,p=1 in the PHC string', async () => {
     assert.equal(typeof argon2.hash, 'function', 'the native argon2 module loaded');
     const hash = await hasher.hash(password);
-    assert.match(hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    // PHC string: $argon2id$v=19$<params>$<salt>$<hash>; node-argon2 lists the parameters as m,p,t.
+    const match = /^\$argon2id\$v=19\$([a-z]=\d+(?:,[a-z]=\d+)*)\$([A-Za-z0-9+/]{22})\$([A-Za-z0-9+/]{43})$/.exec(hash);
+    assert.ok(match, `not an argon2id PHC string: ${hash}`);
+    const params = Object.fromEntries(match[1]!.split(',').map((kv) => kv.split('=')));
+    assert.deepEqual(params, { m: '19456', t: '2', p: '1' });
     assert.ok(!hash.includes(password));
     const second = await hasher.hash(password);
     assert.notEqual(second, hash, 'a fresh salt per hash');

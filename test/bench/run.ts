@@ -1,0 +1,320 @@
+/**
+ * `npm run bench`: a benchmark, not a test — it prints figures and never fails on them.
+ *
+ * On loopback, at a fixed concurrency for a fixed time (after a warm-up), it measures
+ *   1. client_credentials → ES256 JWT access token   (POST /token)
+ *   2. introspection of an opaque access token        (POST /token/introspection)
+ * against Latchkey (the real server as a child process, fresh database, set up through the
+ * real CLI) and against a bare oidc-provider with its in-memory adapter
+ * (test/bench/bare-provider.ts), and compares them with the target Latchkey >= 0.8 x bare.
+ *
+ *   npm run bench                                  embedded PGlite
+ *   npm run bench -- --postgres                    a throwaway PostgreSQL server (or BENCH_DATABASE_URL)
+ *   npm run bench -- --duration 10 --warmup 2 --concurrency 16
+ *   npm run bench -- --profile                     also CPU-profile the Latchkey server, print its hot spots
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { startPostgres, type PostgresServer } from '../support/postgres.ts';
+import { JWT_API, OPAQUE_API } from './constants.ts';
+import { runLoad, type LoadResult } from './load.ts';
+import { cpuMsOf, memoryOf, treeCpuMs, treeRssMb } from './proc.ts';
+import { formatSummary, summariseProfile } from './profile-summary.ts';
+
+const TARGET = 0.8;
+
+const { values: flags } = parseArgs({
+  options: {
+    postgres: { type: 'boolean', default: false },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '16' },
+    profile: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (flags.help) {
+  console.log('npm run bench -- [--postgres] [--duration <s>] [--warmup <s>] [--concurrency <n>] [--profile]\n  BENCH_DATABASE_URL=postgres://… uses that PostgreSQL server');
+  process.exit(0);
+}
+const durationMs = Number(flags.duration) * 1000;
+const warmupMs = Number(flags.warmup) * 1000;
+const concurrency = Number(flags.concurrency);
+if (!(durationMs > 0 && warmupMs >= 0 && Number.isInteger(concurrency) && concurrency > 0)) {
+  console.error('--duration and --warmup take seconds, --concurrency a positive whole number');
+  process.exit(2);
+}
+
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+const formHeaders = (auth: string) => ({ authorization: auth, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' });
+const log = (line = '') => console.log(line);
+
+interface Target {
+  label: string;
+  issuer: string;
+  pid: () => number | undefined;
+  clientId: string;
+  clientSecret: string;
+}
+
+interface PathResult extends LoadResult {
+  serverCpuMs: number;
+  dbCpuMs?: number;
+}
+
+/** Gets one token by hand and checks it is what the benchmark claims to measure. */
+async function fetchToken(t: Target, audience: string, scope: string, expect: 'jwt' | 'opaque'): Promise<string> {
+  const res = await fetch(`${t.issuer}/token`, {
+    method: 'POST',
+    headers: formHeaders(basic(t.clientId, t.clientSecret)),
+    body: form({ grant_type: 'client_credentials', scope, resource: audience }),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200 || typeof body.access_token !== 'string') throw new Error(`${t.label}: token request failed (${res.status}): ${JSON.stringify(body)}`);
+  const token = body.access_token;
+  if (expect === 'jwt') {
+    const header = decodeProtectedHeader(token);
+    const claims = decodeJwt(token);
+    if (header.alg !== 'ES256' || claims.aud !== audience || claims.scope !== scope)
+      throw new Error(`${t.label}: expected an ES256 JWT for ${audience} with scope ${scope}, got ${JSON.stringify({ header, claims })}`);
+  } else if (token.split('.').length === 3) {
+    throw new Error(`${t.label}: expected an opaque token for ${audience}, got a JWT`);
+  }
+  return token;
+}
+
+async function checkIntrospection(t: Target, token: string): Promise<void> {
+  const res = await fetch(`${t.issuer}/token/introspection`, { method: 'POST', headers: formHeaders(basic(t.clientId, t.clientSecret)), body: form({ token }) });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200 || body.active !== true || body.aud !== OPAQUE_API.audience)
+    throw new Error(`${t.label}: introspection did not say active for ${OPAQUE_API.audience} (${res.status}): ${JSON.stringify(body)}`);
+}
+
+async function measure(t: Target, kind: 'token' | 'introspection', introspectToken: string, dbRoot?: number): Promise<PathResult> {
+  const pid = t.pid();
+  let serverCpu = 0;
+  let dbCpu = 0;
+  const result = await runLoad({
+    url: kind === 'token' ? `${t.issuer}/token` : `${t.issuer}/token/introspection`,
+    headers: formHeaders(basic(t.clientId, t.clientSecret)),
+    body:
+      kind === 'token'
+        ? form({ grant_type: 'client_credentials', scope: JWT_API.scope, resource: JWT_API.audience })
+        : form({ token: introspectToken }),
+    concurrency,
+    warmupMs,
+    durationMs,
+    // String checks keep the load generator's own CPU cost low; fetchToken/checkIntrospection parsed a sample fully.
+    check:
+      kind === 'token'
+        ? (body) => (body.includes('"access_token":"ey') ? undefined : 'no JWT access_token')
+        : (body) => (body.includes('"active":true') ? undefined : 'not active'),
+    onMeasureStart: () => {
+      serverCpu = pid ? cpuMsOf(pid) : 0;
+      dbCpu = dbRoot ? treeCpuMs(dbRoot) : 0;
+    },
+    onMeasureEnd: () => {
+      serverCpu = pid ? cpuMsOf(pid) - serverCpu : NaN;
+      dbCpu = dbRoot ? treeCpuMs(dbRoot) - dbCpu : NaN;
+    },
+  });
+  return { ...result, serverCpuMs: serverCpu, ...(dbRoot ? { dbCpuMs: dbCpu } : {}) };
+}
+
+function startBare(clientId: string, clientSecret: string, extraEnv: Record<string, string>): Promise<{ child: ChildProcess; issuer: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/bare-provider.ts'], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', BENCH_CLIENT_ID: clientId, BENCH_CLIENT_SECRET: clientSecret, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bare provider did not start within 30 s:\n${out}`)), 30_000);
+    child.stderr!.on('data', (d) => (out += d));
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{"ready":true'));
+      if (line) {
+        clearTimeout(timer);
+        resolve({ child, issuer: (JSON.parse(line) as { issuer: string }).issuer, output: () => out });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`bare provider exited with ${code}:\n${out}`)));
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** pino error/warn lines and anything oidc-provider reported as server_error. */
+function serverProblems(output: string): string[] {
+  return output
+    .split('\n')
+    .filter((l) => /"level":(40|50|60)|"level":"(warn|error)"|server error|Error:/.test(l))
+    .map((l) => l.slice(0, 400));
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+const pad = (s: string, n: number) => s.padEnd(n);
+const lpad = (s: string, n: number) => s.padStart(n);
+
+async function main() {
+  const started = Date.now();
+  const wantPostgres = flags.postgres || Boolean(process.env.BENCH_DATABASE_URL);
+  let pg: PostgresServer | undefined;
+  let storage: string;
+  if (wantPostgres) {
+    if (process.env.BENCH_DATABASE_URL) {
+      process.env.TEST_DATABASE_URL = process.env.BENCH_DATABASE_URL;
+      storage = `PostgreSQL from BENCH_DATABASE_URL (${new URL(process.env.BENCH_DATABASE_URL).host}; a fresh database on it, dropped afterwards)`;
+    } else {
+      pg = await startPostgres();
+      process.env.TEST_DATABASE_URL = pg.url;
+      storage = `PostgreSQL, throwaway server on 127.0.0.1:${pg.port} (test/support/postgres.ts; fsync on)`;
+    }
+  } else {
+    delete process.env.TEST_DATABASE_URL;
+    storage = 'embedded PGlite (in the server process)';
+  }
+  const postmasterPid = pg ? Number(readFileSync(path.join(pg.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) : undefined;
+
+  const profileDir = flags.profile ? mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-prof-')) : undefined;
+  const cpus = os.cpus();
+  log(`Latchkey benchmark — ${new Date().toISOString()}`);
+  log(`node ${process.version} (load generator and both servers), ${cpus.length} CPU(s): ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM`);
+  log(`storage: ${storage}`);
+  log(`load: ${concurrency} requests in flight over keep-alive connections (node:http Agent), ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s measured per path`);
+  log(`note: the load generator, the server under test${wantPostgres ? ' and PostgreSQL' : ''} share the same ${cpus.length} core(s); nothing is pinned, so figures include that contention.`);
+  if (profileDir) log(`profiling the Latchkey server: --cpu-prof into ${profileDir}`);
+  log();
+
+  let latchkey: Latchkey | undefined;
+  let bare: Awaited<ReturnType<typeof startBare>> | undefined;
+  try {
+    // --- Latchkey: fresh database, APIs and a service client through the real CLI.
+    latchkey = await startLatchkey(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {});
+    const setupStarted = Date.now();
+    await latchkey.cliJson(['api', 'create', '--name', JWT_API.name, '--audience', JWT_API.audience, '--scope', `${JWT_API.scope}=read`]);
+    await latchkey.cliJson(['api', 'create', '--name', OPAQUE_API.name, '--audience', OPAQUE_API.audience, '--scope', `${OPAQUE_API.scope}=read`, '--token-format', 'opaque']);
+    const client = await latchkey.cliJson<{ client_id: string; client_secret: string }>([
+      'client', 'create', '--name', 'svc', '--type', 'service', '--scope', `${JWT_API.scope} ${OPAQUE_API.scope}`,
+    ]);
+    const lk: Target = { label: 'Latchkey', issuer: latchkey.issuer, pid: () => latchkey!.pid(), clientId: client.client_id, clientSecret: client.client_secret };
+    log(`Latchkey up at ${lk.issuer} (pid ${lk.pid()}), set up through the CLI in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
+
+    // --- The bare oidc-provider, same client id and secret.
+    bare = await startBare(client.client_id, client.client_secret, {});
+    const bareChild = bare.child;
+    const bt: Target = { label: 'bare', issuer: bare.issuer, pid: () => bareChild.pid, clientId: client.client_id, clientSecret: client.client_secret };
+    log(`bare oidc-provider up at ${bt.issuer} (pid ${bt.pid()})`);
+
+    // --- Sanity: each server issues what is measured.
+    const tokens: Record<string, string> = {};
+    for (const t of [lk, bt]) {
+      await fetchToken(t, JWT_API.audience, JWT_API.scope, 'jwt');
+      tokens[t.label] = await fetchToken(t, OPAQUE_API.audience, OPAQUE_API.scope, 'opaque');
+      await checkIntrospection(t, tokens[t.label]!);
+    }
+    log('checked: both issue ES256 JWTs for the JWT API and opaque tokens that introspect as active for the opaque API');
+    log();
+
+    const results: Record<string, Record<string, PathResult>> = { token: {}, introspection: {} };
+    for (const kind of ['token', 'introspection'] as const) {
+      for (const t of [lk, bt]) {
+        process.stdout.write(`measuring ${pad(kind, 13)} on ${pad(t.label, 8)} … `);
+        const r = await measure(t, kind, tokens[t.label]!, t === lk ? postmasterPid : undefined);
+        results[kind]![t.label] = r;
+        log(`${fmt(r.rps, 0)} req/s${r.errors ? `, ${r.errors} ERRORS` : ''}`);
+      }
+    }
+    const memory = { Latchkey: memoryOf(lk.pid()!), bare: memoryOf(bt.pid()!) };
+    const pgRss = postmasterPid ? treeRssMb(postmasterPid) : undefined;
+
+    // --- Report.
+    log();
+    const paths = [
+      ['token', 'client_credentials → JWT ES256'],
+      ['introspection', 'introspection (opaque)'],
+    ] as const;
+    const header = `${pad('path', 32)}${pad('server', 10)}${lpad('req/s', 8)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('max ms', 9)}${lpad('errors', 8)}${lpad('srv CPU ms/req', 16)}${pg ? lpad('pg CPU ms/req', 15) : ''}${lpad('gen CPU ms/req', 16)}`;
+    log(header);
+    log('-'.repeat(header.length));
+    for (const [kind, title] of paths) {
+      for (const label of ['Latchkey', 'bare']) {
+        const r = results[kind]![label]!;
+        log(
+          `${pad(label === 'Latchkey' ? title : '', 32)}${pad(label, 10)}${lpad(fmt(r.rps, 0), 8)}${lpad(fmt(r.p50, 2), 9)}${lpad(fmt(r.p99, 2), 9)}${lpad(fmt(r.max, 1), 9)}` +
+            `${lpad(String(r.errors), 8)}${lpad(fmt(r.serverCpuMs / r.requests, 3), 16)}` +
+            `${pg ? lpad(label === 'Latchkey' ? fmt((r.dbCpuMs ?? NaN) / r.requests, 3) : '', 15) : ''}${lpad(fmt(r.generatorCpuMs / r.requests, 3), 16)}`,
+        );
+      }
+    }
+    log();
+    let anyErrors = false;
+    for (const [kind, title] of paths) {
+      for (const label of ['Latchkey', 'bare']) {
+        const r = results[kind]![label]!;
+        if (!r.errors && !r.errorsOutsideWindow) continue;
+        anyErrors = anyErrors || r.errors > 0;
+        log(`!! ${label} ${title}: ${r.errors} errors in the window, ${r.errorsOutsideWindow} outside it — ${JSON.stringify(r.errorKinds)}`);
+        for (const s of r.errorSamples) log(`     ${s}`);
+      }
+    }
+    if (anyErrors) log('!! this run had errors: its figures are not comparable');
+
+    log('ratio Latchkey / bare (req/s):');
+    for (const [kind, title] of paths) {
+      const ratio = results[kind]!.Latchkey!.rps / results[kind]!.bare!.rps;
+      const verdict =
+        ratio >= TARGET
+          ? `PASS (${fmt((ratio - TARGET) * 100, 0)} points above)`
+          : `MISS by ${fmt((TARGET - ratio) * 100, 0)} points (Latchkey needs ${fmt(((TARGET * results[kind]!.bare!.rps) / results[kind]!.Latchkey!.rps - 1) * 100, 0)}% more req/s)`;
+      log(`  ${pad(title, 32)} ${fmt(ratio, 2)} x   target: Latchkey >= ${TARGET} x bare — ${verdict}${results[kind]!.Latchkey!.errors || results[kind]!.bare!.errors ? ' [run had errors]' : ''}`);
+    }
+    log();
+    const mem = (m?: { rssMb: number; peakMb: number }) => (m ? `${fmt(m.rssMb, 0)} MB RSS (peak ${fmt(m.peakMb, 0)} MB)` : 'gone');
+    log(`server memory after the run: Latchkey ${mem(memory.Latchkey)}; bare ${mem(memory.bare)}`);
+    if (pgRss !== undefined) log(`PostgreSQL processes: ${fmt(pgRss, 0)} MB RSS summed (shared buffers counted once per process)`);
+
+    const problems = serverProblems(latchkey.output());
+    const bareProblems = serverProblems(bare.output());
+    log(`server log: Latchkey ${problems.length} warn/error line(s), bare ${bareProblems.length}`);
+    for (const p of [...new Set(problems)].slice(0, 5)) log(`  Latchkey: ${p}`);
+    for (const p of [...new Set(bareProblems)].slice(0, 5)) log(`  bare: ${p}`);
+  } finally {
+    if (bare) await stopChild(bare.child);
+    if (latchkey) await latchkey.stop();
+    if (pg) await pg.stop();
+  }
+
+  if (profileDir) {
+    // The CLI processes inherit NODE_OPTIONS too: the server's profile is the largest.
+    const files = readdirSync(profileDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => path.join(profileDir, f))
+      .sort((a, b) => statSync(b).size - statSync(a).size);
+    log();
+    if (files[0]) {
+      log(`Latchkey server CPU profile (whole process lifetime, including start-up): ${files[0]}`);
+      log(formatSummary(summariseProfile(files[0], 25)));
+    } else log(`no CPU profile was written to ${profileDir}`);
+  }
+  log();
+  log(`total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
