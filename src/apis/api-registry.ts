@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
+import type { ValidateClientMetadata } from '../clients/client-registry.ts';
 import type { ScopeAccess } from './api-store.ts';
+import { createIntrospectionClient } from './introspection-client.ts';
 
 export interface NewApi {
   name: string;
@@ -32,7 +34,15 @@ export function audienceProblem(audience: string): string | undefined {
   return undefined;
 }
 
-export async function createApi(services: Pick<Services, 'db' | 'config'>, input: NewApi): Promise<{ id: string; audience: string }> {
+/**
+ * Registers an API and its scopes, plus the API's own introspection client (its secret is
+ * returned here once, like a client secret).
+ */
+export async function createApi(
+  services: Pick<Services, 'db' | 'config' | 'encryptor'>,
+  validate: ValidateClientMetadata,
+  input: NewApi,
+): Promise<{ id: string; audience: string; introspection_client_id: string; introspection_client_secret: string }> {
   const name = input.name.trim();
   if (!name || name.length > 100) throw new InputError('name must be 1 to 100 characters');
   const problem = audienceProblem(input.audience);
@@ -68,8 +78,9 @@ export async function createApi(services: Pick<Services, 'db' | 'config'>, input
       },
     },
   });
+  const credentials = await createIntrospectionClient(services, validate, { name, audience: input.audience });
   await db.notifyChange('apis');
-  return { id, audience: input.audience };
+  return { id, audience: input.audience, ...credentials };
 }
 
 export async function listApis(services: Pick<Services, 'apis'>) {

@@ -44,7 +44,7 @@ const commands: Record<string, Command> = {
   },
   'api create': {
     usage:
-      'latchkey api create --name <name> --audience <uri> --scope <name>=read|write … [--token-format jwt|opaque] [--access-token-ttl <seconds>]\n  Registers an API (resource server) and its scopes.',
+      'latchkey api create --name <name> --audience <uri> --scope <name>=read|write … [--token-format jwt|opaque] [--access-token-ttl <seconds>]\n  Registers an API (resource server) and its scopes. Prints the API\'s introspection client id and secret once.',
     options: { name: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true }, 'token-format': { type: 'string' }, 'access-token-ttl': { type: 'string' } },
     operation: 'api.create',
     input: (v) => {
@@ -99,7 +99,9 @@ function print(result: unknown, json: boolean) {
     return;
   }
   for (const [key, value] of Object.entries(result as object)) console.log(`${key}: ${typeof value === 'object' ? JSON.stringify(value) : value}`);
-  if (result && typeof result === 'object' && 'client_secret' in result) console.log('\nStore the client secret now: it is not shown again.');
+  if (result && typeof result === 'object' && ('client_secret' in result || 'introspection_client_secret' in result)) {
+    console.log('\nStore the client secret now: it is not shown again.');
+  }
 }
 
 async function runOperation(config: Config, name: OperationName, input: unknown): Promise<unknown> {
@@ -112,7 +114,7 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
   }
   const services = await createServices(config, { logger: createLogger({ logLevel: 'warn' }) });
   try {
-    const provider = name === 'client.create' ? (await buildProvider(services)).provider : undefined;
+    const provider = name === 'client.create' || name === 'api.create' ? (await buildProvider(services)).provider : undefined;
     const run = createOperations(services, clientMetadataValidator(() => provider!));
     return await run(name, input);
   } finally {

@@ -39,7 +39,7 @@ export const OPERATION_NAMES = Object.keys(schemas) as OperationName[];
 export function createOperations(services: Services, validateClientMetadata: ValidateClientMetadata) {
   const handlers: { [K in OperationName]: (input: z.infer<(typeof schemas)[K]>) => Promise<unknown> } = {
     'user.create': (input) => createUser(services, input),
-    'api.create': (input) => createApi(services, input),
+    'api.create': (input) => createApi(services, validateClientMetadata, input),
     'api.list': async () =>
       (await services.apis.all()).map((a) => ({ id: a.id, name: a.name, audience: a.audience, tokenFormat: a.tokenFormat, scopes: a.scopes })),
     'client.create': (input) => createClient(services, validateClientMetadata, input),

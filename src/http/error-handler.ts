@@ -16,6 +16,9 @@ export function errorHandler(logger: Logger): Middleware {
       const status = tooLarge ? 413 : ((error as { expose?: boolean; status?: number }).expose ? (error as { status: number }).status : 500);
       if (status >= 500) logger.error({ err: error, requestId: ctx.state.requestId, path: ctx.path }, 'unhandled error');
       ctx.status = status;
+      // readForm stopped reading an oversized body, which destroys the request stream and its
+      // socket: tell the client not to reuse the connection (else its next request gets ECONNRESET).
+      if (tooLarge) ctx.set('Connection', 'close');
       const message = tooLarge ? 'The request was too large.' : status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was invalid.';
       if (ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: message };

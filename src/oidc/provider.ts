@@ -5,6 +5,7 @@ import { renderView } from '../http/views.ts';
 import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adapter.ts';
 import { findAccountFor } from './account-claims.ts';
 import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
+import { introspectionAllowedPolicy } from './introspection-policy.ts';
 import { defaultResourceFor, resourceServerInfo } from './resources.ts';
 
 /** Seconds of clock skew tolerated between Latchkey and its clients. */
@@ -43,8 +44,8 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
       introspection: {
         enabled: true,
         // The default lets any confidential client introspect any token; Latchkey allows a
-        // client to introspect only its own tokens.
-        allowedPolicy: async (_ctx, caller, token) => caller.clientId === token.clientId,
+        // client its own tokens, and an API the tokens issued for it.
+        allowedPolicy: introspectionAllowedPolicy(clients),
       },
       revocation: { enabled: true },
       userinfo: { enabled: true },

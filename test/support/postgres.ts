@@ -113,9 +113,21 @@ export async function startPostgres(): Promise<PostgresServer> {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  // A test process that dies without calling stop() must not leave a server behind.
+  // A test process that ends without calling stop() (a failed assertion in a hook, Ctrl-C, the
+  // test runner's timeout) must not leave a server behind: stop it, then die of the signal.
   const onExit = () => stopSync();
+  const onSignal = (signal: NodeJS.Signals) => {
+    stopSync();
+    detach();
+    process.kill(process.pid, signal);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const detach = () => {
+    process.off('exit', onExit);
+    for (const signal of signals) process.off(signal, onSignal);
+  };
   process.once('exit', onExit);
+  for (const signal of signals) process.once(signal, onSignal);
 
   try {
     run.run(path.join(binDir, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', SUPERUSER, '-E', 'UTF8', '--locale=C'], dir);
@@ -141,12 +153,12 @@ export async function startPostgres(): Promise<PostgresServer> {
       port,
       dataDir,
       async stop() {
-        process.off('exit', onExit);
+        detach();
         stopSync();
       },
     };
   } catch (error) {
-    process.off('exit', onExit);
+    detach();
     stopSync();
     throw error;
   }

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Registers the notes API and a demo app in Latchkey (run from the repository root, with the
+# same environment as the server: DATA_DIR or DATABASE_URL, ISSUER …).
+# Prints the API's introspection credentials and the app's client secret once — store them.
+set -eu
+AUDIENCE="${NOTES_AUDIENCE:-https://notes.example.com/api}"
+FORMAT="${NOTES_TOKEN_FORMAT:-jwt}"   # jwt (verified locally) or opaque (introspected)
+LATCHKEY="node --import tsx src/cli/main.ts"
+
+$LATCHKEY api create --name "Notes" --audience "$AUDIENCE" \
+  --scope notes:read=read --scope notes:write=write --token-format "$FORMAT"
+
+$LATCHKEY client create --name "Notes CLI (machine)" --type service --scope "notes:read notes:write"
+
+if [ -n "${NOTES_APP_REDIRECT_URI:-}" ]; then
+  $LATCHKEY client create --name "Notebook" --type web --redirect-uri "$NOTES_APP_REDIRECT_URI" \
+    --scope "openid offline_access notes:read notes:write"
+fi
