@@ -3,18 +3,14 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseScopeSpec } from '../apis/api-registry.ts';
 import { ConfigError, type Config } from '../config/config.ts';
 import { loadConfigFromEnvironment } from '../config/load.ts';
-import { createServices } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
-import { createLogger } from '../logger.ts';
-import { buildProvider } from '../oidc/build.ts';
-import { clientMetadataValidator } from '../oidc/client-validation.ts';
-import { EmbeddedDatabaseBusyError, openDatabase } from '../storage/database.ts';
-import { migrate } from '../storage/migrator.ts';
 import { callControlSocket } from './control-socket.ts';
-import { createOperations, type OperationName } from './operations.ts';
+import type { OperationName } from './operations.ts';
 
 /**
- * `latchkey <command>`: the server and its administration. Every command takes --help and
+ * `latchkey <command>`: the server and its administration. Storage, oidc-provider and the
+ * operations are imported only when a command needs them, so --help and control-socket calls
+ * start fast. Every command takes --help and
  * --json, and exits 0 on success, 2 on bad input, 1 on any other failure.
  */
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -112,6 +108,13 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
       return answer.result;
     }
   }
+  const [{ createServices }, { createLogger }, { buildProvider }, { clientMetadataValidator }, { createOperations }] = await Promise.all([
+    import('../context.ts'),
+    import('../logger.ts'),
+    import('../oidc/build.ts'),
+    import('../oidc/client-validation.ts'),
+    import('./operations.ts'),
+  ]);
   const services = await createServices(config, { logger: createLogger({ logLevel: 'warn' }) });
   try {
     const provider = name === 'client.create' || name === 'api.create' ? (await buildProvider(services)).provider : undefined;
@@ -127,8 +130,12 @@ export async function main(argv: string[]): Promise<number> {
   const key = commands[`${words[0]} ${words[1]}`] ? `${words[0]} ${words[1]}` : words[0];
   const command = key ? commands[key] : undefined;
   if (!command) {
+    if (!key && (argv.includes('--help') || argv.includes('-h'))) {
+      console.log(overview());
+      return 0;
+    }
     console.error(key ? `unknown command "${argv.join(' ')}"\n\n${overview()}` : overview());
-    return argv.includes('--help') || argv.includes('-h') ? 0 : 2;
+    return 2;
   }
   let values: Record<string, unknown>;
   try {
@@ -156,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
       return -1;
     }
     if (key === 'migrate') {
+      const [{ openDatabase }, { migrate }] = await Promise.all([import('../storage/database.ts'), import('../storage/migrator.ts')]);
       const db = await openDatabase(config);
       try {
         const { applied } = await migrate(db.sql);
@@ -169,12 +177,13 @@ export async function main(argv: string[]): Promise<number> {
     print(await runOperation(config, command.operation!, input), json);
     return 0;
   } catch (error) {
-    const expected = error instanceof InputError || error instanceof NotFoundError || error instanceof ConfigError;
+    const expected =
+      error instanceof InputError || error instanceof NotFoundError || error instanceof ConfigError || (error as Error).name === 'EmbeddedDatabaseBusyError';
     const message =
-      error instanceof EmbeddedDatabaseBusyError
-        ? `${error.message}, and no server answers on its control socket; stop that process or set DATABASE_URL`
+      (error as Error).name === 'EmbeddedDatabaseBusyError'
+        ? `${(error as Error).message}, and no server answers on its control socket; stop that process or set DATABASE_URL`
         : expected
-          ? error.message
+          ? (error as Error).message
           : `unexpected error: ${(error as Error).message}`;
     if (json) console.error(JSON.stringify({ error: message }));
     else console.error(`latchkey: ${message}`);
