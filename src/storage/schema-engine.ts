@@ -7,7 +7,8 @@
  * src/storage/migrator.ts). What it offers:
  *  - `diffDatabaseAgainstSchema(factory)`: the SQL that would bring a live database to
  *    prisma/schema.prisma — empty (see `isEmptyMigrationScript`) when they agree. This is the
- *    drift check the tests run against a freshly migrated database.
+ *    drift check the tests run against a freshly migrated database. `factory` is
+ *    `new PrismaPGlite(db)` or `postgresSchemaEngineFactory(url)`.
  *  - `createMigrationSql(migrationsDir, schemaPath)`: the SQL of the next migration, i.e. the
  *    difference between the migration history (replayed on an in-memory PGlite shadow
  *    database) and the schema. Used by src/storage/new-migration.ts.
@@ -19,12 +20,15 @@
  * come from `diff` with the migration history as the starting point, which is the same
  * computation and renders the same script.
  */
+import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
 import type * as Wasm from '@prisma/schema-engine-wasm/schema_engine_bg';
+import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 
 export type SchemaEngine = Wasm.SchemaEngine;
@@ -48,8 +52,9 @@ const NO_FILTER: Wasm.SchemaFilter = { externalTables: [], externalEnums: [] };
 // The engine calls the adapter's methods and expects every call to resolve to a Result
 // (`{ ok: true, value }` / `{ ok: false, error }`) rather than to throw; JS errors it cannot
 // map are parked in an error registry and referred to by id. Prisma's own runtime does this
-// wrapping internally; here it is done by hand so that any factory with the ordinary
-// driver-adapter shape (PrismaPGlite, PrismaPg, …) can be passed in.
+// wrapping internally (in @prisma/driver-adapter-utils, which is not one of our declared
+// dependencies); here it is done by hand so that any factory with the ordinary driver-adapter
+// shape can be passed in.
 // ---------------------------------------------------------------------------------------------
 
 /** The structural subset of a driver adapter (connection) the engine uses. */
@@ -77,7 +82,11 @@ interface DriverTransactionLike {
   releaseSavepoint?(name: string): Promise<void>;
 }
 
-/** A migration-aware driver adapter factory: `new PrismaPGlite(pglite)`, `new PrismaPg(pool)`. */
+/**
+ * A migration-aware driver adapter factory: `new PrismaPGlite(pglite)` for PGlite,
+ * `postgresSchemaEngineFactory(url)` for a PostgreSQL server (a bare `new PrismaPg(…)` can apply
+ * migrations but not describe a schema, see CATALOG_TYPES_AS_TEXT).
+ */
 export interface AdapterFactoryLike {
   readonly adapterName: string;
   readonly provider: string;
@@ -261,6 +270,24 @@ export async function withSchemaEngine<T>(
   }
 }
 
+/** `adapter` with another dispose(), as a plain object (no class internals involved). */
+function withDispose(adapter: DriverAdapterLike, dispose: () => Promise<void>): DriverAdapterLike {
+  const wrapped: DriverAdapterLike = {
+    adapterName: adapter.adapterName,
+    provider: adapter.provider,
+    queryRaw: (query) => adapter.queryRaw(query),
+    executeRaw: (query) => adapter.executeRaw(query),
+    executeScript: (script) => adapter.executeScript(script),
+    startTransaction: (isolationLevel) => adapter.startTransaction(isolationLevel),
+    dispose,
+  };
+  if (adapter.getConnectionInfo) {
+    const getConnectionInfo = adapter.getConnectionInfo.bind(adapter);
+    wrapped.getConnectionInfo = () => getConnectionInfo();
+  }
+  return wrapped;
+}
+
 /**
  * A factory over throwaway in-memory PGlite databases: `connect()` and `connectToShadowDb()`
  * each open a fresh one, closed again when the engine disposes of the connection. For engine
@@ -270,21 +297,103 @@ export function scratchPgliteFactory(): AdapterFactoryLike {
   const open = async (): Promise<DriverAdapterLike> => {
     const db = new PGlite();
     const adapter = await new PrismaPGlite(db).connect();
-    return {
-      adapterName: adapter.adapterName,
-      provider: adapter.provider,
-      queryRaw: (query) => adapter.queryRaw(query as never),
-      executeRaw: (query) => adapter.executeRaw(query as never),
-      executeScript: (script) => adapter.executeScript(script),
-      startTransaction: (isolationLevel) => adapter.startTransaction(isolationLevel),
-      getConnectionInfo: () => adapter.getConnectionInfo?.(),
-      dispose: async () => {
-        await adapter.dispose();
-        if (!db.closed) await db.close();
-      },
-    };
+    return withDispose(adapter, async () => {
+      await adapter.dispose();
+      if (!db.closed) await db.close();
+    });
   };
   return { adapterName: '@latchkey/scratch-pglite', provider: 'postgres', connect: open, connectToShadowDb: open };
+}
+
+/**
+ * PostgreSQL's internal catalog types that the engine's schema describer selects but
+ * @prisma/adapter-pg 7.10 has no column type for (it fails with "Column type 'char' could not
+ * be deserialized"). pg already hands their values over as strings, so they are reported as
+ * text (OID 25) instead.
+ */
+const CATALOG_TYPES_AS_TEXT = new Set([
+  18, // "char" (relkind, contype, confdeltype, attidentity, …)
+  22, // int2vector
+  24, // regproc
+  28, // xid
+  30, // oidvector
+  194, // pg_node_tree
+  1033, // aclitem
+  2205, // regclass
+]);
+
+function reportCatalogTypesAsText(result: unknown): void {
+  for (const each of Array.isArray(result) ? result : [result]) {
+    const fields = (each as { fields?: { dataTypeID: number }[] } | null)?.fields;
+    for (const field of fields ?? []) if (CATALOG_TYPES_AS_TEXT.has(field.dataTypeID)) field.dataTypeID = 25;
+  }
+}
+
+function patchClientQuery(client: pg.PoolClient): void {
+  const original = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const last = args.at(-1);
+    if (typeof last === 'function') {
+      const callback = last as (error: unknown, result: unknown) => void;
+      return original(...args.slice(0, -1), (error: unknown, result: unknown) => {
+        if (!error) reportCatalogTypesAsText(result);
+        callback(error, result);
+      });
+    }
+    const returned = original(...args);
+    if (returned instanceof Promise) {
+      return returned.then((result: unknown) => {
+        reportCatalogTypesAsText(result);
+        return result;
+      });
+    }
+    return returned;
+  };
+}
+
+function schemaEnginePool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool({ max: 2, ...config });
+  pool.on('connect', patchClientQuery);
+  pool.on('error', () => {});
+  return pool;
+}
+
+/**
+ * A factory for the engine on a PostgreSQL server: @prisma/adapter-pg over its own small pool
+ * (see CATALOG_TYPES_AS_TEXT for why a plain `new PrismaPg(url)` cannot describe a schema), and
+ * shadow databases created on the same server and dropped afterwards (needs CREATEDB).
+ */
+export function postgresSchemaEngineFactory(connectionString: string): AdapterFactoryLike {
+  const open = async (config: pg.PoolConfig, afterEnd?: () => Promise<void>): Promise<DriverAdapterLike> => {
+    const pool = schemaEnginePool(config);
+    const adapter = await new PrismaPg(pool).connect();
+    return withDispose(adapter, async () => {
+      await adapter.dispose();
+      await pool.end();
+      await afterEnd?.();
+    });
+  };
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    adapterName: '@prisma/adapter-pg',
+    provider: 'postgres',
+    connect: () => open({ connectionString }),
+    async connectToShadowDb() {
+      const database = `prisma_migrate_shadow_db_${randomUUID()}`;
+      await admin(`CREATE DATABASE "${database}"`);
+      const url = new URL(connectionString);
+      url.pathname = `/${database}`;
+      return open({ connectionString: url.toString() }, () => admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`));
+    },
+  };
 }
 
 /** The migration history on disk in the shape the engine wants (as the Prisma CLI builds it). */

@@ -185,14 +185,28 @@ export async function createDatabase(url: string, name: string): Promise<string>
   return target.toString();
 }
 
-/** Drops the database `url` points at (connecting to the server's `postgres` database to do it). */
-export async function dropDatabase(url: string): Promise<void> {
+/**
+ * Drops the database `url` points at (connecting to the server's `postgres` database to do it).
+ * Waits up to `graceMs` for connections still closing (pg's pool.end() resolves before its
+ * sockets are gone) before forcing the rest out, so a client that is merely slow to hang up
+ * does not get "terminating connection due to administrator command".
+ */
+export async function dropDatabase(url: string, graceMs = 5000): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));
   target.pathname = '/postgres';
   const client = new pg.Client({ connectionString: target.toString() });
   await client.connect();
   try {
+    const deadline = Date.now() + graceMs;
+    for (;;) {
+      const { rows } = await client.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+        [name],
+      );
+      if ((rows[0]?.n ?? 0) === 0 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
   } finally {
     await client.end();
