@@ -6,6 +6,7 @@ import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.
 import { createLogger, type Logger } from './logger.ts';
 import { openDatabase, type Database } from './storage/database.ts';
 import { migrate } from './storage/migrator.ts';
+import { SecurityEvents } from './security/security-events.ts';
 
 /** What the server, the CLI and the tests share: configuration, storage, secrets, caches. */
 export interface Services {
@@ -16,6 +17,8 @@ export interface Services {
   apis: ApiStore;
   clients: ClientStore;
   logger: Logger;
+  /** Security events for the audit log and metrics (src/security/security-events.ts). */
+  events: SecurityEvents;
 }
 
 export async function createServices(config: Config, options: { logger?: Logger } = {}): Promise<Services> {
@@ -38,5 +41,6 @@ export async function createServices(config: Config, options: { logger?: Logger 
     apis: new ApiStore(db, cacheTtlMs),
     clients: new ClientStore(db, encryptor, cacheTtlMs),
     logger,
+    events: new SecurityEvents(),
   };
 }

@@ -9,6 +9,7 @@ import { renderView } from '../http/views.ts';
 import { describeAccess, describeIdentityScopes } from '../interactions/consent-model.ts';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../oidc/account-console-client.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
+import { requestFields } from '../security/security-events.ts';
 import { listGrantsOfAccount, revokeGrant } from '../storage/oidc-adapter.ts';
 
 /**
@@ -97,10 +98,10 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
       return page(ctx, 'error', { title: 'Error', message: 'The form was stale or forged. Reload the page and try again.', code: 'csrf' }, 403);
     }
     const grantId = ctx.params.grantId!;
-    const mine = (await listGrantsOfAccount(services.db.sql, signedIn.user.id)).some((g) => g.id === grantId);
+    const mine = (await listGrantsOfAccount(services.db.sql, signedIn.user.id)).find((g) => g.id === grantId);
     if (!mine) return page(ctx, 'error', { title: 'Error', message: 'No such connected app.', code: 'not_found' }, 404);
     await revokeGrant(services.db.sql, grantId);
-    services.logger.info({ event: 'grant.revoked_by_user', accountId: signedIn.user.id, grantId }, 'connected app revoked');
+    services.events.emit({ type: 'consent.revoked', actor: signedIn.user.id, userId: signedIn.user.id, clientId: mine.clientId, details: { grantId }, ...requestFields(ctx) });
     ctx.status = 303;
     ctx.redirect('/account');
   });

@@ -59,8 +59,17 @@ export function createOperations(services: Services, validateClientMetadata: Val
     const op = name as OperationName;
     const parsed = schemas[op].safeParse(rawInput ?? {});
     if (!parsed.success) throw new InputError(`invalid input: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
-    return (handlers[op] as (input: unknown) => Promise<unknown>)(parsed.data);
+    const result = await (handlers[op] as (input: unknown) => Promise<unknown>)(parsed.data);
+    if (!op.endsWith('.list')) services.events.emit({ type: `admin.${op}`, actor: 'cli', details: identifiersOnly(result) });
+    return result;
   };
 }
 
 export type RunOperation = ReturnType<typeof createOperations>;
+
+/** What of an operation's result may go into the audit trail: identifiers, never secrets. */
+const AUDITABLE_KEYS = new Set(['id', 'email', 'audience', 'client_id', 'introspection_client_id', 'added']);
+function identifiersOnly(result: unknown): Record<string, unknown> {
+  if (!result || typeof result !== 'object') return {};
+  return Object.fromEntries(Object.entries(result).filter(([key]) => AUDITABLE_KEYS.has(key)));
+}

@@ -4,6 +4,7 @@ import { errors } from 'oidc-provider';
 import { verifyPasswordSignIn } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
 import { csrfToken, csrfValid } from '../http/csrf.ts';
+import { requestFields } from '../security/security-events.ts';
 import { readForm } from '../http/form-body.ts';
 import { renderView } from '../http/views.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
@@ -116,7 +117,9 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
     const email = (form.get('email') ?? '').slice(0, 254);
     const password = form.get('password') ?? '';
     const user = password.length <= 256 ? await verifyPasswordSignIn(services, email, password) : undefined;
+    const clientId = String(interaction.params.client_id);
     if (!user) {
+      services.events.emit({ type: 'signin.failure', clientId, details: { method: 'password' }, ...requestFields(ctx) });
       const client = await clientView(String(interaction.params.client_id));
       return page(ctx, 'login', {
         title: 'Sign in',
@@ -127,6 +130,7 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
         error: 'Incorrect e-mail address or password.',
       }, 401);
     }
+    services.events.emit({ type: 'signin.success', actor: user.id, userId: user.id, clientId, details: { amr: ['pwd'] }, ...requestFields(ctx) });
     await holder.current.interactionFinished(
       ctx.req,
       ctx.res,
@@ -158,13 +162,22 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
       choices,
     });
     const grantId = await grant.save();
+    services.events.emit({
+      type: 'consent.granted',
+      actor: session.accountId,
+      userId: session.accountId,
+      clientId: String(params.client_id),
+      details: { grantId, apis: Object.fromEntries([...choices].map(([audience, choice]) => [audience, choice])) },
+      ...requestFields(ctx),
+    });
     await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 
   router.post('/abort', async (ctx) => {
     const form = await readForm(ctx);
-    await details(ctx);
+    const interaction = await details(ctx);
     if (!requireCsrf(ctx, form)) return;
+    services.events.emit({ type: 'consent.denied', userId: interaction.session?.accountId, clientId: String(interaction.params.client_id), ...requestFields(ctx) });
     await holder.current.interactionFinished(
       ctx.req,
       ctx.res,
