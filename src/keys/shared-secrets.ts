@@ -4,15 +4,22 @@ import type { Encryptor } from '../crypto/encryption.ts';
 import type { Database } from '../storage/database.ts';
 
 /**
+ * A random secret generated once and stored encrypted in the database, so every instance on
+ * one database (and every restart) uses the same value. The first instance to insert wins.
+ */
+export async function sharedSecret(db: Database, encryptor: Encryptor, name: string): Promise<Buffer> {
+  const context = `secret:${name}`;
+  const candidate = encryptor.encrypt(randomBytes(32).toString('base64url'), context);
+  await db.sql.query('INSERT INTO secret (name, value_encrypted) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, candidate]);
+  const { rows } = await db.sql.query<{ value_encrypted: string }>('SELECT value_encrypted FROM secret WHERE name = $1', [name]);
+  return Buffer.from(encryptor.decrypt(rows[0]!.value_encrypted, context), 'base64url');
+}
+
+/**
  * Cookie signing keys come from COOKIE_KEYS (required in production). In development one is
- * generated on first start and stored encrypted in the database, so restarts keep sessions and
- * several development instances on one PostgreSQL agree.
+ * generated on first start and shared through the database.
  */
 export async function resolveCookieKeys(config: Config, db: Database, encryptor: Encryptor): Promise<string[]> {
   if (config.cookieKeys) return config.cookieKeys;
-  const name = 'cookie-keys';
-  const candidate = encryptor.encrypt(randomBytes(32).toString('base64url'), `secret:${name}`);
-  await db.sql.query('INSERT INTO secret (name, value_encrypted) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, candidate]);
-  const { rows } = await db.sql.query<{ value_encrypted: string }>('SELECT value_encrypted FROM secret WHERE name = $1', [name]);
-  return [encryptor.decrypt(rows[0]!.value_encrypted, `secret:${name}`)];
+  return [(await sharedSecret(db, encryptor, 'cookie-keys')).toString('base64url')];
 }

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import type { Services } from '../context.ts';
-import { resolveCookieKeys } from '../keys/cookie-keys.ts';
+import { resolveCookieKeys, sharedSecret } from '../keys/shared-secrets.ts';
 import { ensureSigningKeys, loadSigningJwks } from '../keys/signing-keys.ts';
 import { createProvider } from './provider.ts';
 
@@ -8,6 +8,8 @@ import { createProvider } from './provider.ts';
 export async function buildProvider(services: Services): Promise<{ provider: Provider; cookieKeys: string[]; rebuild: () => Promise<Provider> }> {
   await ensureSigningKeys(services.db, services.encryptor);
   const cookieKeys = await resolveCookieKeys(services.config, services.db, services.encryptor);
-  const rebuild = async () => createProvider(services, { jwks: await loadSigningJwks(services.db, services.encryptor), cookieKeys });
+  // DPoP nonces are HMACs under this secret; every instance must hold the same one.
+  const dpopNonceSecret = await sharedSecret(services.db, services.encryptor, 'dpop-nonce');
+  const rebuild = async () => createProvider(services, { jwks: await loadSigningJwks(services.db, services.encryptor), cookieKeys, dpopNonceSecret });
   return { provider: await rebuild(), cookieKeys, rebuild };
 }

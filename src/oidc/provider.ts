@@ -15,7 +15,7 @@ export const CLOCK_TOLERANCE = 5;
  * The whole oidc-provider configuration in one place. OAuth 2.1 profile: code flow only,
  * PKCE S256 for every client, refresh tokens rotated on every use, no implicit or hybrid.
  */
-export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKeys: string[] }): Provider {
+export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKeys: string[]; dpopNonceSecret?: Buffer }): Provider {
   const { config, apis, clients } = services;
 
   const configuration: Configuration = {
@@ -39,6 +39,8 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
     rotateRefreshToken: true,
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
+      // Nonces are off by default (requireNonce); the shared secret makes them valid on every instance.
+      dPoP: { enabled: true, ...(keys.dpopNonceSecret ? { nonceSecret: keys.dpopNonceSecret } : {}) },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: {
