@@ -4,6 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import Koa from 'koa';
 import { accountRoutes } from './account/routes.ts';
+import { adminClientRoutes } from './admin/routes.ts';
 import { listenControlSocket } from './cli/control-socket.ts';
 import { createOperations } from './cli/operations.ts';
 import type { Config } from './config/config.ts';
@@ -12,11 +13,15 @@ import { errorHandler } from './http/error-handler.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { viewsDir } from './http/views.ts';
 import { interactionRoutes } from './interactions/routes.ts';
+import { portalRoutes } from './portal/routes.ts';
+import { secondFactorAssets } from './interactions/second-factor-assets.ts';
 import { deleteRetiredKeys } from './keys/signing-keys.ts';
 import { buildProvider } from './oidc/build.ts';
 import { clientMetadataValidator } from './oidc/client-validation.ts';
 import { ProviderHolder } from './oidc/provider-holder.ts';
+import { statusListFeed } from './revocation/status-list-feed.ts';
 import { purgeExpired } from './storage/oidc-adapter.ts';
+import { createSecurityOperations } from './security/security-operations.ts';
 
 export interface RunningServer {
   services: Services;
@@ -33,7 +38,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const { logger, db } = services;
   const { provider, cookieKeys, rebuild } = await buildProvider(services);
   const holder = new ProviderHolder(provider);
-  const observe = (p: typeof provider) => p.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
+  // Rate limits, suspensions, audit log, metrics, health, admin API (src/security/security-operations.ts).
+  const security = createSecurityOperations(services);
+  const observe = (p: typeof provider) => {
+    p.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
+    security.observeProvider(p);
+  };
   observe(provider);
 
   const stopWatchingKeys = db.onChange((topic) => {
@@ -59,6 +69,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   app.use(securityHeaders({ production: config.production }));
   app.use(errorHandler(logger));
+  app.use(security.middleware);
+  app.use(secondFactorAssets());
   app.use(async (ctx, next) => {
     if (ctx.path === '/assets/latchkey.css') {
       ctx.type = 'text/css';
@@ -69,11 +81,18 @@ export async function startServer(config: Config): Promise<RunningServer> {
     if (ctx.path === '/' && ctx.method === 'GET') return ctx.redirect('/account');
     await next();
   });
+  // Token Status Lists: the revocation feed for JWT access tokens (src/revocation/).
+  app.use(statusListFeed(services));
   const csrfSecret = cookieKeys[0]!;
   const interactions = interactionRoutes(services, holder, csrfSecret);
   const account = accountRoutes(services, holder, csrfSecret);
   app.use(interactions.routes()).use(interactions.allowedMethods());
   app.use(account.routes()).use(account.allowedMethods());
+  // Developer portal (/developer) and operator control of clients (/admin/api/clients).
+  const portal = portalRoutes(services, holder, csrfSecret);
+  const adminClients = adminClientRoutes(services, holder);
+  app.use(portal.routes()).use(portal.allowedMethods());
+  app.use(adminClients.routes()).use(adminClients.allowedMethods());
   app.use(holder.middleware());
 
   const server = http.createServer(app.callback());
@@ -85,12 +104,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const closeControlSocket =
     db.kind === 'pglite'
-      ? await listenControlSocket(config.dataDir, createOperations(services, clientMetadataValidator(() => holder.current)), logger)
+      ? await listenControlSocket(config.dataDir, createOperations(services, clientMetadataValidator(() => holder.current), () => holder.current), logger)
       : async () => {};
 
   const housekeeping = setInterval(() => {
-    Promise.all([purgeExpired(db.sql), deleteRetiredKeys(db)])
-      .then(([rows, keys]) => (rows || keys) && logger.info({ rows, keys }, 'purged expired rows'))
+    Promise.all([purgeExpired(db.sql), deleteRetiredKeys(db), security.purge()])
+      .then(([rows, keys, old]) => (rows || keys || old.auditEvents || old.suspensions) && logger.info({ rows, keys, ...old }, 'purged expired rows'))
       .catch((err) => logger.error({ err }, 'purge failed'));
   }, config.purgeIntervalSeconds * 1000);
   housekeeping.unref();
@@ -105,6 +124,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       clearInterval(housekeeping);
       stopWatchingKeys();
       await closeControlSocket();
+      await security.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

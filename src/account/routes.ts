@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { findUserById } from '../accounts/users.ts';
+import { factorRoutes } from './factor-routes.ts';
 import type { Services } from '../context.ts';
 import { csrfToken, csrfValid } from '../http/csrf.ts';
 import { readForm } from '../http/form-body.ts';
@@ -55,6 +56,9 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
     ctx.body = renderView(view, data);
   };
 
+  // Sign-in methods: authenticator app, passkeys, recovery codes (factor-routes.ts).
+  const signInMethods = factorRoutes(router, services, csrfSecret, signedInAccount, page);
+
   router.get('/', async (ctx) => {
     const signedIn = await signedInAccount(ctx);
     if (!signedIn) return startSignIn(ctx);
@@ -75,7 +79,7 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
         }),
       });
     }
-    page(ctx, 'account', { title: 'Your account', email: signedIn.user.email, apps, csrf: csrfToken(csrfSecret, signedIn.sessionUid) });
+    page(ctx, 'account', { title: 'Your account', email: signedIn.user.email, apps, csrf: csrfToken(csrfSecret, signedIn.sessionUid), ...(await signInMethods(signedIn.user, signedIn.sessionUid)) });
   });
 
   router.get('/callback', async (ctx) => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { passwordProblem } from './passwords.ts';
+import { storableText } from '../storage/sql.ts';
 
 export const ROLES = ['admin', 'developer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -53,7 +54,7 @@ export async function verifyPasswordSignIn(
   password: string,
 ): Promise<User | undefined> {
   const email = normalizeEmail(emailInput);
-  const row = email.length <= 254 ? await services.db.prisma.user.findUnique({ where: { email } }) : null;
+  const row = email.length <= 254 && storableText(email) ? await services.db.prisma.user.findUnique({ where: { email } }) : null;
   const ok = await services.passwords.verify(row?.passwordHash, password);
   if (!ok || !row || row.disabledAt) return undefined;
   if (services.passwords.needsRehash(row.passwordHash)) {

@@ -21,9 +21,26 @@ interface Command {
   options: Options;
   operation?: OperationName;
   input?: (values: Record<string, unknown>) => Promise<unknown> | unknown;
+  /** the one positional argument this command takes (e.g. a client id), as values[positional] */
+  positional?: string;
 }
 
 const readStdin = () => readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+
+function clientIdCommand(verb: string, summary: string): Record<string, Command> {
+  return {
+    [`client ${verb}`]: {
+      usage: `latchkey client ${verb} <client-id>\n  ${summary}`,
+      options: {},
+      operation: `client.${verb}` as OperationName,
+      positional: 'clientId',
+      input: (v) => {
+        if (!v.clientId) throw new InputError('the client id is required');
+        return { clientId: v.clientId };
+      },
+    },
+  };
+}
 
 const commands: Record<string, Command> = {
   serve: { usage: 'latchkey serve\n  Starts the server (PORT, ISSUER, DATA_DIR, DATABASE_URL … from the environment or .env).', options: {} },
@@ -36,6 +53,15 @@ const commands: Record<string, Command> = {
       if (!v.email) throw new InputError('--email is required');
       if (!v['password-stdin']) throw new InputError('--password-stdin is required (pipe the password in; it never goes on the command line)');
       return { email: v.email, password: readStdin(), roles: v.role ?? [] };
+    },
+  },
+  'user disable': {
+    usage: 'latchkey user disable --email <e-mail>\n  Disables a user: no sign-in, sessions ended, refresh and JWT access tokens refused (via the revocation feed).',
+    options: { email: { type: 'string' } },
+    operation: 'user.disable',
+    input: (v) => {
+      if (!v.email) throw new InputError('--email is required');
+      return { email: v.email };
     },
   },
   'api create': {
@@ -59,22 +85,106 @@ const commands: Record<string, Command> = {
   'api list': { usage: 'latchkey api list\n  Lists registered APIs and their scopes.', options: {}, operation: 'api.list', input: () => ({}) },
   'client create': {
     usage:
-      'latchkey client create --name <name> [--type web|spa|native|service] [--redirect-uri <uri>]… [--post-logout-redirect-uri <uri>]… --scope "<scopes>"\n  Registers an app. The client secret (web and service apps) is shown once.',
+      'latchkey client create --name <name> [--type web|spa|native|service] [--redirect-uri <uri>]… [--post-logout-redirect-uri <uri>]… [--cors-origin <origin>]… [--description <text>] [--logo-uri|--client-uri|--policy-uri|--tos-uri <https URL>] [--owner <e-mail>] [--auth-method private_key_jwt --jwks-file <public-jwks.json>] [--require-par] [--require-signed-request] [--dpop-bound] --scope "<scopes>"\n  Registers an app. The client secret (web and service apps) is shown once; a private_key_jwt app gets none.',
     options: {
       name: { type: 'string' },
       type: { type: 'string' },
+      description: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true },
       'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'cors-origin': { type: 'string', multiple: true },
+      'logo-uri': { type: 'string' },
+      'client-uri': { type: 'string' },
+      'policy-uri': { type: 'string' },
+      'tos-uri': { type: 'string' },
+      owner: { type: 'string' },
       scope: { type: 'string' },
+      'auth-method': { type: 'string' },
+      'jwks-file': { type: 'string' },
+      'require-par': { type: 'boolean' },
+      'require-signed-request': { type: 'boolean' },
+      'dpop-bound': { type: 'boolean' },
     },
     operation: 'client.create',
     input: (v) => {
       if (!v.name) throw new InputError('--name is required');
       if (v.scope === undefined) throw new InputError('--scope is required, e.g. --scope "openid offline_access notes:read notes:write"');
-      return { name: v.name, type: v.type ?? 'web', redirectUris: v['redirect-uri'] ?? [], postLogoutRedirectUris: v['post-logout-redirect-uri'] ?? [], scope: v.scope };
+      return {
+        name: v.name,
+        type: v.type ?? 'web',
+        description: v.description,
+        redirectUris: v['redirect-uri'] ?? [],
+        postLogoutRedirectUris: v['post-logout-redirect-uri'] ?? [],
+        corsOrigins: v['cors-origin'] ?? [],
+        logoUri: v['logo-uri'],
+        clientUri: v['client-uri'],
+        policyUri: v['policy-uri'],
+        tosUri: v['tos-uri'],
+        owner: v.owner,
+        scope: v.scope,
+        security: clientSecurityFlags(v),
+      };
     },
   },
-  'client list': { usage: 'latchkey client list\n  Lists registered apps.', options: {}, operation: 'client.list', input: () => ({}) },
+  'client list': { usage: 'latchkey client list\n  Lists registered apps with their owner and status (active, suspended, pending_approval).', options: {}, operation: 'client.list', input: () => ({}) },
+  ...clientIdCommand('show', 'Shows an app: metadata, API scopes, owner, status (never its secret).'),
+  ...clientIdCommand('suspend', 'Suspends an app: no tokens, refresh tokens stop working, opaque tokens introspect inactive.'),
+  ...clientIdCommand('unsuspend', 'Lifts a suspension.'),
+  ...clientIdCommand('approve', 'Approves an app waiting for approval (CLIENT_APPROVAL=manual).'),
+  ...clientIdCommand('delete', 'Deletes an app and revokes its grants and tokens.'),
+  'client rotate-secret': {
+    usage: 'latchkey client rotate-secret <client-id> [--grace <seconds|90m|24h|7d>]\n  New client secret, shown once; with --grace the previous one keeps working that long.',
+    options: { grace: { type: 'string' } },
+    operation: 'client.rotate-secret',
+    positional: 'clientId',
+    input: (v) => {
+      if (!v.clientId) throw new InputError('the client id is required');
+      return { clientId: v.clientId, grace: v.grace };
+    },
+  },
+  'registration-token create': {
+    usage:
+      'latchkey registration-token create [--expires <seconds|90m|24h|7d>] [--max-uses <n>] [--owner <e-mail>]\n  An initial access token for Dynamic Client Registration (POST /reg), shown once. Apps registered with it belong to --owner.',
+    options: { expires: { type: 'string' }, 'max-uses': { type: 'string' }, owner: { type: 'string' } },
+    operation: 'registration-token.create',
+    input: (v) => {
+      const maxUses = v['max-uses'] === undefined ? undefined : Number(v['max-uses']);
+      if (maxUses !== undefined && !(Number.isInteger(maxUses) && maxUses > 0)) throw new InputError('--max-uses must be a positive whole number');
+      return { expires: v.expires, maxUses, owner: v.owner };
+    },
+  },
+  audit: {
+    usage:
+      'latchkey audit [--type <type|prefix.*>] [--user <id>] [--client <id>] [--since <2h|7d|ISO date>] [--limit <n>] [--cursor <next>]\n  Security events, newest first; pass the printed "next" as --cursor for the following page.',
+    options: { type: { type: 'string' }, user: { type: 'string' }, client: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } },
+    operation: 'audit.query',
+    input: (v) => {
+      const limit = v.limit === undefined ? undefined : Number(v.limit);
+      if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 500)) throw new InputError('--limit must be 1 to 500');
+      return { type: v.type, user: v.user, client: v.client, since: v.since, limit, cursor: v.cursor };
+    },
+  },
+  'suspensions list': {
+    usage: 'latchkey suspensions list [--all]\n  Active temporary suspensions (--all: also ended and lifted ones).',
+    options: { all: { type: 'boolean' } },
+    operation: 'suspensions.list',
+    input: (v) => ({ all: Boolean(v.all) }),
+  },
+  'suspensions lift': {
+    usage: 'latchkey suspensions lift (--id <id> | --kind account|account-ip|client|ip --subject <e-mail|client id|ip>)\n  Ends suspensions now.',
+    options: { id: { type: 'string' }, kind: { type: 'string' }, subject: { type: 'string' } },
+    operation: 'suspensions.lift',
+    input: (v) => ({ id: v.id, kind: v.kind, subject: v.subject }),
+  },
+  suspend: {
+    usage: 'latchkey suspend --kind account|client|ip --subject <e-mail|client id|ip> --duration <90|15m|2h|1d> [--reason <text>]\n  Suspends a user, client or address for a while.',
+    options: { kind: { type: 'string' }, subject: { type: 'string' }, duration: { type: 'string' }, reason: { type: 'string' } },
+    operation: 'suspensions.add',
+    input: (v) => {
+      if (!v.kind || !v.subject || !v.duration) throw new InputError('--kind, --subject and --duration are required');
+      return { kind: v.kind, subject: v.subject, duration: v.duration, reason: v.reason };
+    },
+  },
   'keys rotate': {
     usage: 'latchkey keys rotate\n  Adds new signing keys; previous ones stay published until tokens they signed have expired.',
     options: {},
@@ -85,6 +195,30 @@ const commands: Record<string, Command> = {
 
 function overview(): string {
   return ['Usage: latchkey <command> [options]   (each command takes --help and --json)', '', ...Object.values(commands).map((c) => `  ${c.usage.split('\n')[0]}`)].join('\n');
+}
+
+/** `client create`'s signed-request flags (docs/operating-securely.md); the JWKS file holds public keys only. */
+function clientSecurityFlags(v: Record<string, any>) {
+  const method = v['auth-method'] as string | undefined;
+  if (method !== undefined && method !== 'private_key_jwt') throw new InputError('--auth-method takes private_key_jwt (the default is a client secret)');
+  if ((method === undefined) !== (v['jwks-file'] === undefined)) throw new InputError('--auth-method private_key_jwt and --jwks-file <path> go together');
+  let jwks: { keys: Array<Record<string, unknown>> } | undefined;
+  if (v['jwks-file'] !== undefined) {
+    let parsed: any;
+    try {
+      parsed = JSON.parse(readFileSync(v['jwks-file'], 'utf8'));
+    } catch (error) {
+      throw new InputError(`--jwks-file: ${(error as Error).message}`);
+    }
+    jwks = Array.isArray(parsed?.keys) ? parsed : { keys: [parsed] };
+  }
+  const security = {
+    ...(jwks ? { jwks } : {}),
+    ...(v['require-par'] ? { requirePar: true } : {}),
+    ...(v['require-signed-request'] ? { requireSignedRequestObject: true } : {}),
+    ...(v['dpop-bound'] ? { dpopBoundAccessTokens: true } : {}),
+  };
+  return Object.keys(security).length ? security : undefined;
 }
 
 function print(result: unknown, json: boolean) {
@@ -108,19 +242,23 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
       return answer.result;
     }
   }
-  const [{ createServices }, { createLogger }, { buildProvider }, { clientMetadataValidator }, { createOperations }] = await Promise.all([
+  const [{ createServices }, { createLogger }, { buildProvider }, { clientMetadataValidator }, { createOperations }, { recordAuditEvents }] = await Promise.all([
     import('../context.ts'),
     import('../logger.ts'),
     import('../oidc/build.ts'),
     import('../oidc/client-validation.ts'),
     import('./operations.ts'),
+    import('../security/audit-log.ts'),
   ]);
   const services = await createServices(config, { logger: createLogger({ logLevel: 'warn' }) });
+  const audit = recordAuditEvents(services);
   try {
-    const provider = name === 'client.create' || name === 'api.create' ? (await buildProvider(services)).provider : undefined;
-    const run = createOperations(services, clientMetadataValidator(() => provider!));
+    const needsProvider = ['client.create', 'api.create', 'registration-token.create'].includes(name);
+    const provider = needsProvider ? (await buildProvider(services)).provider : undefined;
+    const run = createOperations(services, clientMetadataValidator(() => provider!), () => provider);
     return await run(name, input);
   } finally {
+    await audit.flush();
     await services.db.close();
   }
 }
@@ -139,7 +277,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   let values: Record<string, unknown>;
   try {
-    values = parseArgs({ args: argv.slice(key!.split(' ').length), options: { ...common, ...command.options }, strict: true, allowPositionals: false }).values;
+    const parsed = parseArgs({ args: argv.slice(key!.split(' ').length), options: { ...common, ...command.options }, strict: true, allowPositionals: Boolean(command.positional) });
+    values = parsed.values;
+    if (command.positional) {
+      if (parsed.positionals.length > 1) throw new Error(`unexpected argument "${parsed.positionals[1]}"`);
+      values[command.positional] = parsed.positionals[0];
+    }
   } catch (error) {
     console.error(`${(error as Error).message}\n\nUsage: ${command.usage}`);
     return 2;

@@ -1,11 +1,15 @@
 import { z } from 'zod';
 import { createApi } from '../apis/api-registry.ts';
 import { createUser } from '../accounts/users.ts';
-import { CLIENT_TYPES, createClient, type ValidateClientMetadata } from '../clients/client-registry.ts';
+import type Provider from 'oidc-provider';
+import { clientOperationHandlers, clientSchemas } from '../clients/client-operations.ts';
+import type { ValidateClientMetadata } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
+import { disableUser } from '../revocation/disable-user.ts';
 import { rotateSigningKeys } from '../keys/signing-keys.ts';
 import { CLOCK_TOLERANCE } from '../oidc/provider.ts';
+import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
 
 /**
  * What the `latchkey` command can do, as plain functions over validated input. The CLI runs
@@ -14,6 +18,7 @@ import { CLOCK_TOLERANCE } from '../oidc/provider.ts';
  */
 const schemas = {
   'user.create': z.object({ email: z.string(), password: z.string(), roles: z.array(z.string()).default([]) }),
+  'user.disable': z.object({ email: z.string() }),
   'api.create': z.object({
     name: z.string(),
     audience: z.string(),
@@ -22,36 +27,25 @@ const schemas = {
     accessTokenTtl: z.number().int().optional(),
   }),
   'api.list': z.object({}),
-  'client.create': z.object({
-    name: z.string(),
-    type: z.enum(CLIENT_TYPES).default('web'),
-    redirectUris: z.array(z.string()).default([]),
-    postLogoutRedirectUris: z.array(z.string()).default([]),
-    scope: z.string().default(''),
-  }),
-  'client.list': z.object({}),
+  ...clientSchemas,
   'keys.rotate': z.object({}),
+  ...securitySchemas,
 } as const;
 
 export type OperationName = keyof typeof schemas;
 export const OPERATION_NAMES = Object.keys(schemas) as OperationName[];
 
-export function createOperations(services: Services, validateClientMetadata: ValidateClientMetadata) {
+export function createOperations(services: Services, validateClientMetadata: ValidateClientMetadata, getProvider: () => Provider | undefined = () => undefined) {
   const handlers: { [K in OperationName]: (input: z.infer<(typeof schemas)[K]>) => Promise<unknown> } = {
     'user.create': (input) => createUser(services, input),
+    'user.disable': (input) => disableUser(services, input),
     'api.create': (input) => createApi(services, validateClientMetadata, input),
     'api.list': async () =>
       (await services.apis.all()).map((a) => ({ id: a.id, name: a.name, audience: a.audience, tokenFormat: a.tokenFormat, scopes: a.scopes })),
-    'client.create': (input) => createClient(services, validateClientMetadata, input),
-    'client.list': async () =>
-      (await services.db.prisma.client.findMany({ orderBy: { createdAt: 'asc' }, select: { id: true, name: true, type: true, suspendedAt: true } })).map((c) => ({
-        client_id: c.id,
-        name: c.name,
-        type: c.type,
-        suspended: c.suspendedAt !== null,
-      })),
+    ...clientOperationHandlers(services, validateClientMetadata, getProvider),
     'keys.rotate': () =>
       rotateSigningKeys(services.db, services.encryptor, Math.max(services.config.ttl.accessToken, services.config.ttl.idToken, 86400) + CLOCK_TOLERANCE),
+    ...securityOperationHandlers(services),
   };
 
   return async function run(name: string, rawInput: unknown): Promise<unknown> {
@@ -60,7 +54,7 @@ export function createOperations(services: Services, validateClientMetadata: Val
     const parsed = schemas[op].safeParse(rawInput ?? {});
     if (!parsed.success) throw new InputError(`invalid input: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
     const result = await (handlers[op] as (input: unknown) => Promise<unknown>)(parsed.data);
-    if (!op.endsWith('.list')) services.events.emit({ type: `admin.${op}`, actor: 'cli', details: identifiersOnly(result) });
+    if (!op.endsWith('.list') && !op.endsWith('.show') && op !== 'audit.query') services.events.emit({ type: `admin.${op}`, actor: 'cli', details: identifiersOnly(result) });
     return result;
   };
 }
@@ -68,7 +62,7 @@ export function createOperations(services: Services, validateClientMetadata: Val
 export type RunOperation = ReturnType<typeof createOperations>;
 
 /** What of an operation's result may go into the audit trail: identifiers, never secrets. */
-const AUDITABLE_KEYS = new Set(['id', 'email', 'audience', 'client_id', 'introspection_client_id', 'added']);
+const AUDITABLE_KEYS = new Set(['id', 'email', 'audience', 'client_id', 'introspection_client_id', 'added', 'status', 'deleted', 'approved']);
 function identifiersOnly(result: unknown): Record<string, unknown> {
   if (!result || typeof result !== 'object') return {};
   return Object.fromEntries(Object.entries(result).filter(([key]) => AUDITABLE_KEYS.has(key)));

@@ -1,5 +1,6 @@
 import type { Encryptor } from '../crypto/encryption.ts';
 import type { Database } from '../storage/database.ts';
+import { storableText } from '../storage/sql.ts';
 
 export interface StoredClient {
   /** What oidc-provider receives: validated metadata plus the decrypted secret. */
@@ -7,12 +8,17 @@ export interface StoredClient {
   /** API scopes this client may ask for. */
   allowedScopes: Set<string>;
   suspended: boolean;
+  /** CLIENT_APPROVAL=manual and not yet approved: unusable, like a suspended client */
+  approvalPending: boolean;
+  /** after a rotation with a grace period: the previous secret and until when it is accepted (ms) */
+  previousSecret?: { value: string; validUntil: number };
   ownerId: string | null;
   name: string;
   type: string;
 }
 
 export const secretContext = (clientId: string) => `client-secret:${clientId}`;
+export const previousSecretContext = (clientId: string) => `client-previous-secret:${clientId}`;
 
 /**
  * Clients live in Prisma tables. oidc-provider looks a client up on every request, so
@@ -35,6 +41,7 @@ export class ClientStore {
   }
 
   async find(clientId: string): Promise<StoredClient | undefined> {
+    if (!storableText(clientId)) return undefined;
     const hit = this.#cache.get(clientId);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.value ?? undefined;
     const at = Date.now();
@@ -56,6 +63,10 @@ export class ClientStore {
       metadata,
       allowedScopes: new Set(row.scopes.map((s) => s.scope.name)),
       suspended: row.suspendedAt !== null,
+      approvalPending: row.approvalPending,
+      ...(row.previousSecretEncrypted && row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > Date.now()
+        ? { previousSecret: { value: this.encryptor.decrypt(row.previousSecretEncrypted, previousSecretContext(row.id)), validUntil: row.previousSecretExpiresAt.getTime() } }
+        : {}),
       ownerId: row.ownerId,
       name: row.name,
       type: row.type,

@@ -12,6 +12,18 @@ const boolean = z
 
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** A rate budget "points/seconds", e.g. 30/60 = 30 per minute. */
+export interface Budget { points: number; seconds: number }
+const budget = (fallback: string) =>
+  z
+    .string()
+    .regex(/^\d{1,7}\/\d{1,7}$/, 'must be points/seconds, e.g. 30/60')
+    .default(fallback)
+    .transform((v): Budget => {
+      const [points, secs] = v.split('/').map(Number) as [number, number];
+      return { points: Math.max(1, points), seconds: Math.max(1, secs) };
+    });
+
 const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -40,6 +52,28 @@ const environmentSchema = z.object({
   ARGON2_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(4),
   PURGE_INTERVAL_SECONDS: seconds(600),
   CACHE_TTL_SECONDS: seconds(60),
+  CLIENT_APPROVAL: z.enum(['automatic', 'manual']).default('automatic'),
+  // Two-factor sign-in (docs/two-factor.md): roles that must have a second factor, 'all' or 'none'.
+  MFA_REQUIRED: z
+    .string()
+    .default('admin,developer')
+    .transform((v) => v.split(',').map((r) => r.trim().toLowerCase()).filter(Boolean))
+    .refine((list) => list.every((r) => /^[a-z][a-z0-9_-]*$/.test(r)), 'must be all, none or a comma-separated list of roles'),
+  // Security operations (issue 6; docs/operating-securely.md). Budgets are "points/seconds".
+  METRICS_TOKEN: z.string().min(16).optional(),
+  ADMIN_API_TOKEN: z.string().min(32).optional(),
+  AUDIT_RETENTION_DAYS: seconds(365),
+  RATE_LIMIT_SIGNIN_IP: budget('30/60'),
+  RATE_LIMIT_SIGNIN_ACCOUNT: budget('10/60'),
+  RATE_LIMIT_TOKEN_IP: budget('600/60'),
+  RATE_LIMIT_TOKEN_CLIENT: budget('1200/60'),
+  RATE_LIMIT_REGISTRATION_IP: budget('30/3600'),
+  LOCKOUT_ACCOUNT_IP_FAILURES: budget('5/900'),
+  LOCKOUT_ACCOUNT_FAILURES: budget('100/86400'),
+  LOCKOUT_CLIENT_FAILURES: budget('200/300'),
+  LOCKOUT_IP_FAILURES: budget('100/300'),
+  LOCKOUT_BASE_SECONDS: seconds(60),
+  LOCKOUT_MAX_SECONDS: seconds(3600),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -71,6 +105,17 @@ export interface Config {
   argon2: { memoryCost: number; timeCost: number; parallelism: number; maxConcurrent: number };
   purgeIntervalSeconds: number;
   cacheTtlSeconds: number;
+  /** 'manual': apps registered in the developer portal or through DCR wait for an operator's approval. */
+  clientApproval: 'automatic' | 'manual';
+  /** Who must have a second factor: everyone, or users holding one of these roles (empty = nobody). */
+  mfaRequired: { everyone: boolean; roles: string[] };
+  security: {
+    metricsToken?: string;
+    adminApiToken?: string;
+    auditRetentionDays: number;
+    rateLimits: { signinIp: Budget; signinAccount: Budget; tokenIp: Budget; tokenClient: Budget; registrationIp: Budget };
+    lockout: { accountIpFailures: Budget; accountFailures: Budget; clientFailures: Budget; ipFailures: Budget; baseSeconds: number; maxSeconds: number };
+  };
 }
 
 export class ConfigError extends Error {
@@ -135,6 +180,28 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     purgeIntervalSeconds: e.PURGE_INTERVAL_SECONDS,
     cacheTtlSeconds: e.CACHE_TTL_SECONDS,
+    mfaRequired: { everyone: e.MFA_REQUIRED.includes('all'), roles: e.MFA_REQUIRED.filter((r) => r !== 'all' && r !== 'none') },
+    clientApproval: e.CLIENT_APPROVAL,
+    security: {
+      metricsToken: e.METRICS_TOKEN,
+      adminApiToken: e.ADMIN_API_TOKEN,
+      auditRetentionDays: e.AUDIT_RETENTION_DAYS,
+      rateLimits: {
+        signinIp: e.RATE_LIMIT_SIGNIN_IP,
+        signinAccount: e.RATE_LIMIT_SIGNIN_ACCOUNT,
+        tokenIp: e.RATE_LIMIT_TOKEN_IP,
+        tokenClient: e.RATE_LIMIT_TOKEN_CLIENT,
+        registrationIp: e.RATE_LIMIT_REGISTRATION_IP,
+      },
+      lockout: {
+        accountIpFailures: e.LOCKOUT_ACCOUNT_IP_FAILURES,
+        accountFailures: e.LOCKOUT_ACCOUNT_FAILURES,
+        clientFailures: e.LOCKOUT_CLIENT_FAILURES,
+        ipFailures: e.LOCKOUT_IP_FAILURES,
+        baseSeconds: e.LOCKOUT_BASE_SECONDS,
+        maxSeconds: e.LOCKOUT_MAX_SECONDS,
+      },
+    },
   };
   if (config.production) assertSafeForProduction(config);
   return config;

@@ -8,7 +8,18 @@ export const MAX_FORM_BYTES = 16 * 1024;
 
 export class FormTooLargeError extends Error {}
 
+const PARSED = Symbol('form');
+
+/** Reads the form once per request: a middleware (the sign-in guard) may have read it first. */
 export async function readForm(ctx: Context): Promise<URLSearchParams> {
+  const cached = (ctx.state as Record<symbol, URLSearchParams | undefined>)[PARSED];
+  if (cached) return cached;
+  const form = await readFormBody(ctx);
+  (ctx.state as Record<symbol, URLSearchParams>)[PARSED] = form;
+  return form;
+}
+
+async function readFormBody(ctx: Context): Promise<URLSearchParams> {
   if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams();
   const chunks: Buffer[] = [];
   let size = 0;

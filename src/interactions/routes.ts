@@ -10,6 +10,7 @@ import { renderView } from '../http/views.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { applyConsent } from './apply-consent.ts';
 import { describeIdentityScopes, requestedApis, type AccessChoice, type ApiRequest } from './consent-model.ts';
+import { secondFactorStep } from './second-factor.ts';
 
 /**
  * Login and consent, at oidc-provider's interaction URL. Every route lives under
@@ -43,6 +44,10 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
       throw error;
     }
   });
+
+  // Second factor, enrolment at sign-in, passkey sign-in and step-up (second-factor.ts).
+  const secondFactor = secondFactorStep(services, holder, csrfSecret, page);
+  secondFactor.register(router);
 
   const clientView = async (clientId: string) => {
     const client = await holder.current.Client.find(clientId);
@@ -79,6 +84,7 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
     const client = await clientView(String(interaction.params.client_id));
     const csrf = csrfToken(csrfSecret, uid);
     if (interaction.prompt.name === 'login') {
+      if (await secondFactor.show(ctx, interaction)) return;
       return page(ctx, 'login', { title: 'Sign in', uid, csrf, client });
     }
     if (interaction.prompt.name === 'consent') {
@@ -130,13 +136,8 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
         error: 'Incorrect e-mail address or password.',
       }, 401);
     }
-    services.events.emit({ type: 'signin.success', actor: user.id, userId: user.id, clientId, details: { amr: ['pwd'] }, ...requestFields(ctx) });
-    await holder.current.interactionFinished(
-      ctx.req,
-      ctx.res,
-      { login: { accountId: user.id, amr: ['pwd'], acr: 'urn:latchkey:acr:pwd' } },
-      { mergeWithLastSubmission: false },
-    );
+    // Finishes with amr ['pwd'], or goes on to the second factor (or its enrolment).
+    await secondFactor.afterPassword(ctx, interaction, user);
   });
 
   router.post('/confirm', async (ctx) => {

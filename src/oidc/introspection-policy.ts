@@ -14,6 +14,9 @@ interface IntrospectedToken {
  */
 export function introspectionAllowedPolicy(clients: ClientStore) {
   return async (_ctx: unknown, caller: { clientId: string }, token: IntrospectedToken): Promise<boolean> => {
+    // A suspended client's tokens introspect as inactive, whoever asks.
+    const owner = token.clientId ? await clients.find(token.clientId) : undefined;
+    if (owner && (owner.suspended || owner.approvalPending)) return false;
     if (caller.clientId === token.clientId) return true;
     const apiAudience = (await clients.find(caller.clientId))?.metadata[RESOURCE_SERVER_AUDIENCE_KEY];
     if (typeof apiAudience !== 'string') return false;

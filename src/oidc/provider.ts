@@ -1,7 +1,11 @@
 import type { JWK } from 'jose';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Services } from '../context.ts';
+import { clientBasedCORS, extraClientMetadata, installClientHooks, registrationClientStore, registrationFeatures } from '../clients/provider-hooks.ts';
 import { renderView } from '../http/views.ts';
+import { ACR_VALUES } from '../accounts/second-factor-policy.ts';
+import { authenticationClaims, interactionPolicyWithStepUp, withRequireMfaMetadata } from '../interactions/step-up.ts';
+import { withStatusClaim } from '../revocation/status-claim.ts';
 import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adapter.ts';
 import { findAccountFor } from './account-claims.ts';
 import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
@@ -19,30 +23,46 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
   const { config, apis, clients } = services;
 
   const configuration: Configuration = {
-    adapter: createOidcAdapterFactory(services.db.sql, clients),
+    adapter: createOidcAdapterFactory(services.db.sql, clients, registrationClientStore(services)),
     clients: [accountConsoleClient(config.issuer)],
     jwks: { keys: keys.jwks as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
       keys: keys.cookieKeys,
       long: { httpOnly: true, sameSite: 'lax', secure: config.production },
       short: { httpOnly: true, sameSite: 'lax', secure: config.production },
+      // __Host- (Secure, Path=/, no Domain) where the path allows: the session cookie. The
+      // interaction cookies are scoped to /interaction/<uid> and /auth/<uid>, so they cannot be.
+      names: { session: config.production ? '__Host-latchkey_session' : '_session', interaction: '_interaction', resume: '_interaction_resume' },
     },
     findAccount: findAccountFor(services),
     scopes: ['openid', 'profile', 'email', 'offline_access'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], acr: null, auth_time: null, sid: null },
+    // acr, amr and auth_time in every ID token: APIs and apps can insist on a second factor (docs/two-factor.md).
+    claims: { openid: ['sub', 'acr', 'amr', 'auth_time'], email: ['email', 'email_verified'], acr: null, amr: null, auth_time: null, sid: null },
+    acrValues: ACR_VALUES,
+    // acr/amr of the sign-in, plus the Token Status List reference of JWT access tokens (src/revocation/).
+    extraTokenClaims: withStatusClaim(services, authenticationClaims) as never,
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // Developer portal / DCR (src/clients/provider-hooks.ts): SPA CORS origins.
+    extraClientMetadata: withRequireMfaMetadata(extraClientMetadata),
+    clientBasedCORS: clientBasedCORS as never,
     allowOmittingSingleRegisteredRedirectUri: false,
     clockTolerance: CLOCK_TOLERANCE,
     conformIdTokenClaims: true,
     rotateRefreshToken: true,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: interactionPolicyWithStepUp(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
       // Nonces are off by default (requireNonce); the shared secret makes them valid on every instance.
       dPoP: { enabled: true, ...(keys.dpopNonceSecret ? { nonceSecret: keys.dpopNonceSecret } : {}) },
       devInteractions: { enabled: false },
+      // Signed requests (issue 6, docs/operating-securely.md): PAR for everyone (a client may
+      // insist on it with require_pushed_authorization_requests), JAR (RFC 9101) optional
+      // globally and mandatory for a client with require_signed_request_object.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      requestObjects: { enabled: true, requireSignedRequestObject: false },
       clientCredentials: { enabled: true },
+      ...registrationFeatures(services),
       introspection: {
         enabled: true,
         // The default lets any confidential client introspect any token; Latchkey allows a
@@ -112,6 +132,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  installClientHooks(provider, services);
   return provider;
 }
 

@@ -8,6 +8,10 @@ export { accessTokenHash, verifyDpopProof, type DpopProofCheck } from './dpop-pr
 export { introspectAccessToken, type IntrospectionOptions } from './introspection.ts';
 export { requireAccessToken, requireScopes, type KoaAccessTokenOptions, type KoaLikeContext } from './koa-middleware.ts';
 export { checkFetchRequest, checkNodeRequest, type NodeAccessTokenOptions } from './node-http.ts';
+export { assertNotRevoked, clearStatusListCache, statusReferenceOf, type StatusListOptions, type StatusReference } from './status-list.ts';
+export {
+  compressStatusList, createStatusList, decompressStatusList, getStatus, setStatus, STATUS_INVALID, STATUS_VALID, type StatusBits,
+} from './status-list-bits.ts';
 export { refusalFor, type Refusal } from './refusal.ts';
 export { ReplayCache } from './replay-cache.ts';
 export type { TokenRequirements } from './token-requirements.ts';

@@ -2,6 +2,7 @@ import { errors as joseErrors, jwtVerify } from 'jose';
 import { invalidToken } from './access-token-error.ts';
 import { assertAsymmetric, DEFAULT_TOKEN_ALGORITHMS } from './algorithms.ts';
 import { keySetForIssuer, type KeySet } from './issuer-key-set.ts';
+import { assertNotRevoked, statusReferenceOf, type StatusListOptions } from './status-list.ts';
 import { assertTokenMeets, type TokenRequirements } from './token-requirements.ts';
 import { describeClaims, type VerifiedAccessToken } from './verified-access-token.ts';
 
@@ -14,6 +15,12 @@ export interface JwtVerificationOptions extends TokenRequirements {
   algorithms?: readonly string[];
   /** Seconds of clock skew tolerated for exp/nbf/iat; default 5. */
   clockToleranceSeconds?: number;
+  /**
+   * Revocation feed (Token Status List). On by default for tokens that carry a `status`
+   * claim: the referenced list is fetched, verified and cached (see StatusListOptions), and
+   * a revoked token is refused. `false` turns the check off (tokens then stay valid until exp).
+   */
+  statusList?: StatusListOptions | false;
 }
 
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
@@ -64,6 +71,16 @@ export async function verifyAccessToken(token: string, options: JwtVerificationO
     }));
   } catch (error) {
     throw invalidToken(describeJoseFailure(error));
+  }
+  if (options.statusList !== false) {
+    const reference = statusReferenceOf(payload);
+    if (reference) {
+      await assertNotRevoked(
+        reference,
+        { issuer: options.issuer, keys, algorithms, clockToleranceSeconds: options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS },
+        options.statusList,
+      );
+    }
   }
   const verified = describeClaims(payload, 'jwt');
   assertTokenMeets(verified, options, verified.boundKeyThumbprint ? 'DPoP' : 'Bearer');

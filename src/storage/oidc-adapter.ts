@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { errors } from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import type { ClientStore } from '../clients/client-store.ts';
-import type { SqlClient } from './sql.ts';
+import { storableText, type SqlClient } from './sql.ts';
 
 /**
  * oidc-provider's storage contract on the `oidc_payload` table. Raw SQL rather than Prisma
@@ -12,8 +13,36 @@ import type { SqlClient } from './sql.ts';
 /** Models whose single use must hold across instances: consume only succeeds once. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
-export function createOidcAdapterFactory(sql: SqlClient, clients: ClientStore) {
-  return (model: string): Adapter => (model === 'Client' ? clientAdapter(clients) : payloadAdapter(sql, model));
+/**
+ * Registration tokens (RFC 7591 initial access tokens, RFC 7592 registration access tokens)
+ * are bearer credentials that never expire by default: stored under their SHA-256, without
+ * the token value in the payload, so a database dump does not hand them out.
+ */
+const HASHED = new Set(['InitialAccessToken', 'RegistrationAccessToken']);
+export const storedTokenId = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+/** Where DCR's Client upsert/destroy go (src/clients/provider-hooks.ts): the client registry's tables. */
+export interface ClientWriter {
+  upsert(clientId: string, metadata: Record<string, unknown>): Promise<void>;
+  destroy(clientId: string): Promise<void>;
+}
+
+export function createOidcAdapterFactory(sql: SqlClient, clients: ClientStore, writer?: ClientWriter) {
+  return (model: string): Adapter => {
+    if (model === 'Client') return clientAdapter(clients, writer);
+    const adapter = payloadAdapter(sql, model);
+    if (!HASHED.has(model)) return adapter;
+    return {
+      ...adapter,
+      upsert: (id, { jti: _jti, ...payload }, expiresIn) => adapter.upsert(storedTokenId(id), payload as AdapterPayload, expiresIn),
+      find: async (id) => {
+        const payload = await adapter.find(storedTokenId(id));
+        return payload ? { ...payload, jti: id } : undefined;
+      },
+      consume: (id) => adapter.consume(storedTokenId(id)),
+      destroy: (id) => adapter.destroy(storedTokenId(id)),
+    };
+  };
 }
 
 function payloadAdapter(sql: SqlClient, model: string): Adapter {
@@ -73,6 +102,7 @@ function payloadAdapter(sql: SqlClient, model: string): Adapter {
 }
 
 async function findOne(sql: SqlClient, where: string, params: unknown[]): Promise<AdapterPayload | undefined> {
+  if (params.some((p) => typeof p === 'string' && !storableText(p))) return undefined;
   const { rows } = await sql.query<{ payload: AdapterPayload | string; consumed_at: Date | null }>(
     `SELECT payload, consumed_at FROM oidc_payload WHERE ${where} LIMIT 1`,
     params,
@@ -84,22 +114,29 @@ async function findOne(sql: SqlClient, where: string, params: unknown[]): Promis
 }
 
 /**
- * Clients come from the client registry (Prisma tables + cache). A suspended client is not
- * found, so every endpoint answers invalid_client for it.
+ * Clients come from the client registry (Prisma tables + cache). A suspended client (or one
+ * awaiting approval) is not found, so every endpoint answers invalid_client for it — except
+ * RFC 7592 management with its registration access token, so its owner can still read or delete it.
  */
-function clientAdapter(clients: ClientStore): Adapter {
+const MANAGEMENT_ROUTES = new Set(['client', 'client_update', 'client_delete']);
+
+function clientAdapter(clients: ClientStore, writer?: ClientWriter): Adapter {
   const readOnly = async () => {
     throw new Error('clients are managed through the client registry');
   };
   return {
     async find(id: string) {
       const client = await clients.find(id);
-      if (!client || client.suspended) return undefined;
+      if (!client) return undefined;
+      if (client.suspended || client.approvalPending) {
+        const route = (Provider as unknown as { ctx?: { oidc?: { route?: string } } }).ctx?.oidc?.route;
+        if (!route || !MANAGEMENT_ROUTES.has(route)) return undefined;
+      }
       return client.metadata as AdapterPayload;
     },
-    upsert: readOnly,
+    upsert: writer ? (id: string, payload: AdapterPayload) => writer.upsert(id, payload as Record<string, unknown>) : readOnly,
     consume: readOnly,
-    destroy: readOnly,
+    destroy: writer ? (id: string) => writer.destroy(id) : readOnly,
     revokeByGrantId: readOnly,
     findByUid: readOnly,
     findByUserCode: readOnly,

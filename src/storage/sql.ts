@@ -56,3 +56,11 @@ export function sqlFromPgPool(pool: Pool | PoolClient): SqlClient {
     },
   };
 }
+
+/**
+ * PostgreSQL text cannot hold NUL, so a lookup by a caller-supplied value containing one would
+ * fail with a server error. Such a value can match nothing: callers answer "not found" instead.
+ */
+export function storableText(value: string): boolean {
+  return !value.includes('\u0000');
+}

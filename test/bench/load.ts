@@ -40,6 +40,8 @@ export interface LoadResult {
   errorsOutsideWindow: number;
   /** CPU the load generator itself used in the measured window (ms). */
   generatorCpuMs: number;
+  /** Every latency of the window (ms), sorted: lets several windows be merged. */
+  latencies: Float64Array;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -63,10 +65,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     options.onMeasureStart?.();
   }, options.warmupMs);
   let cpuAtEnd: NodeJS.CpuUsage | undefined;
-  const endTimer = setTimeout(() => {
+  const closeWindow = () => {
+    if (cpuAtEnd) return;
     cpuAtEnd = process.cpuUsage(cpuAtStart);
     options.onMeasureEnd?.();
-  }, options.warmupMs + options.durationMs);
+  };
+  const endTimer = setTimeout(closeWindow, options.warmupMs + options.durationMs);
 
   let latencies = new Float64Array(1 << 16);
   let count = 0;
@@ -123,27 +127,56 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const worker = async () => {
     while (performance.now() < measureUntil) await once();
+    closeWindow();
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
-  clearTimeout(startTimer);
   clearTimeout(endTimer);
-  const cpu = cpuAtEnd ?? process.cpuUsage(cpuAtStart);
+  // The last responses can all arrive before a late timer fires: close the window here then.
+  closeWindow();
+  const cpu = cpuAtEnd!;
   agent.destroy();
 
-  const sorted = latencies.slice(0, count).sort();
-  const seconds = options.durationMs / 1000;
-  return {
-    requests: count,
-    seconds,
-    rps: count / seconds,
-    p50: percentile(sorted, 50),
-    p90: percentile(sorted, 90),
-    p99: percentile(sorted, 99),
-    max: count ? sorted[count - 1]! : NaN,
+  return summarise(latencies.slice(0, count).sort(), options.durationMs / 1000, {
     errors,
     errorKinds,
     errorSamples,
     errorsOutsideWindow,
     generatorCpuMs: (cpu.user + cpu.system) / 1000,
+  });
+}
+
+type Counts = Pick<LoadResult, 'errors' | 'errorKinds' | 'errorSamples' | 'errorsOutsideWindow' | 'generatorCpuMs'>;
+
+function summarise(sorted: Float64Array, seconds: number, counts: Counts): LoadResult {
+  return {
+    requests: sorted.length,
+    seconds,
+    rps: sorted.length / seconds,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    ...counts,
+    latencies: sorted,
   };
+}
+
+/** One result for several measured windows of the same path and server (rounds). */
+export function mergeResults(results: LoadResult[]): LoadResult {
+  const all = new Float64Array(results.reduce((n, r) => n + r.latencies.length, 0));
+  let at = 0;
+  for (const r of results) {
+    all.set(r.latencies, at);
+    at += r.latencies.length;
+  }
+  const errorKinds: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.errorKinds)) errorKinds[k] = (errorKinds[k] ?? 0) + v;
+  const sum = (f: (r: LoadResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  return summarise(all.sort(), sum((r) => r.seconds), {
+    errors: sum((r) => r.errors),
+    errorKinds,
+    errorSamples: results.flatMap((r) => r.errorSamples).slice(0, 5),
+    errorsOutsideWindow: sum((r) => r.errorsOutsideWindow),
+    generatorCpuMs: sum((r) => r.generatorCpuMs),
+  });
 }

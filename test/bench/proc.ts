@@ -71,3 +71,14 @@ export function treeCpuMs(root: number): number {
 export function treeRssMb(root: number): number {
   return processTree(root).reduce((sum, pid) => sum + (memoryOf(pid)?.rssMb ?? 0), 0);
 }
+
+/** CPU time the whole machine spent busy (all cores, user + system + irq + steal), in ms. */
+export function systemBusyMs(): number {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+    return ((user! + nice! + system! + irq! + softirq! + (steal ?? 0)) * 1000) / ticksPerSecond();
+  } catch {
+    return NaN;
+  }
+}

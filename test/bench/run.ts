@@ -10,11 +10,11 @@
  *
  *   npm run bench                                  embedded PGlite
  *   npm run bench -- --postgres                    a throwaway PostgreSQL server (or BENCH_DATABASE_URL)
- *   npm run bench -- --duration 10 --warmup 2 --concurrency 16
+ *   npm run bench -- --duration 10 --warmup 2 --rounds 2 --concurrency 16
  *   npm run bench -- --profile                     also CPU-profile the Latchkey server, print its hot spots
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,11 +22,21 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { startPostgres, type PostgresServer } from '../support/postgres.ts';
 import { JWT_API, OPAQUE_API } from './constants.ts';
-import { runLoad, type LoadResult } from './load.ts';
-import { cpuMsOf, memoryOf, treeCpuMs, treeRssMb } from './proc.ts';
+import { mergeResults, runLoad, type LoadResult } from './load.ts';
+import { cpuMsOf, memoryOf, systemBusyMs, treeCpuMs, treeRssMb } from './proc.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
 
 const TARGET = 0.8;
+
+/**
+ * The token endpoint's rate limits would refuse a load test from one address and one client
+ * (429s). They are raised far above what the run can reach, not switched off: the limiter
+ * still runs on every request, so its cost is part of what is measured.
+ */
+const LATCHKEY_BENCH_ENV: Record<string, string> = {
+  RATE_LIMIT_TOKEN_IP: '9999999/1',
+  RATE_LIMIT_TOKEN_CLIENT: '9999999/1',
+};
 
 const { values: flags } = parseArgs({
   options: {
@@ -34,19 +44,27 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '2' },
     profile: { type: 'boolean', default: false },
+    only: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (flags.help) {
-  console.log('npm run bench -- [--postgres] [--duration <s>] [--warmup <s>] [--concurrency <n>] [--profile]\n  BENCH_DATABASE_URL=postgres://… uses that PostgreSQL server');
+  console.log(
+    'npm run bench -- [--postgres] [--duration <s>] [--warmup <s>] [--rounds <n>] [--concurrency <n>] [--profile] [--only token|introspection]\n' +
+      '  --duration: measured seconds per path and server, split into --rounds windows that alternate the servers\n' +
+      '  BENCH_DATABASE_URL=postgres://… uses that PostgreSQL server',
+  );
   process.exit(0);
 }
 const durationMs = Number(flags.duration) * 1000;
 const warmupMs = Number(flags.warmup) * 1000;
 const concurrency = Number(flags.concurrency);
-if (!(durationMs > 0 && warmupMs >= 0 && Number.isInteger(concurrency) && concurrency > 0)) {
-  console.error('--duration and --warmup take seconds, --concurrency a positive whole number');
+const rounds = Number(flags.rounds);
+const kinds = (['token', 'introspection'] as const).filter((k) => !flags.only || flags.only === k);
+if (!(durationMs > 0 && warmupMs >= 0 && Number.isInteger(concurrency) && concurrency > 0 && Number.isInteger(rounds) && rounds > 0) || !kinds.length) {
+  console.error('--duration and --warmup take seconds, --concurrency and --rounds positive whole numbers, --only token or introspection');
   process.exit(2);
 }
 
@@ -63,9 +81,15 @@ interface Target {
   clientSecret: string;
 }
 
+type Kind = 'token' | 'introspection';
+
 interface PathResult extends LoadResult {
+  /** CPU of the server process under test in the window (all its threads). */
   serverCpuMs: number;
+  /** CPU of the PostgreSQL processes in the window, when we started them. */
   dbCpuMs?: number;
+  /** CPU used on the machine by processes this benchmark did not start (other work sharing the cores). */
+  foreignCpuMs: number;
 }
 
 /** Gets one token by hand and checks it is what the benchmark claims to measure. */
@@ -96,35 +120,80 @@ async function checkIntrospection(t: Target, token: string): Promise<void> {
     throw new Error(`${t.label}: introspection did not say active for ${OPAQUE_API.audience} (${res.status}): ${JSON.stringify(body)}`);
 }
 
-async function measure(t: Target, kind: 'token' | 'introspection', introspectToken: string, dbRoot?: number): Promise<PathResult> {
+interface Accounting {
+  /** CPU ms of every process this benchmark started (servers, PostgreSQL), the load generator aside. */
+  ownCpuMs: () => number;
+  dbRoot?: number;
+}
+
+async function measure(t: Target, kind: Kind, introspectToken: string, windowMs: number, warmup: number, acct: Accounting): Promise<PathResult> {
   const pid = t.pid();
-  let serverCpu = 0;
-  let dbCpu = 0;
+  const at = { server: 0, db: 0, own: 0, system: 0 };
+  const delta = { server: NaN, db: NaN, own: NaN, system: NaN };
+  const sample = () => ({
+    server: pid ? cpuMsOf(pid) : NaN,
+    db: acct.dbRoot ? treeCpuMs(acct.dbRoot) : NaN,
+    own: acct.ownCpuMs(),
+    system: systemBusyMs(),
+  });
   const result = await runLoad({
     url: kind === 'token' ? `${t.issuer}/token` : `${t.issuer}/token/introspection`,
     headers: formHeaders(basic(t.clientId, t.clientSecret)),
-    body:
-      kind === 'token'
-        ? form({ grant_type: 'client_credentials', scope: JWT_API.scope, resource: JWT_API.audience })
-        : form({ token: introspectToken }),
+    body: kind === 'token' ? form({ grant_type: 'client_credentials', scope: JWT_API.scope, resource: JWT_API.audience }) : form({ token: introspectToken }),
     concurrency,
-    warmupMs,
-    durationMs,
-    // String checks keep the load generator's own CPU cost low; fetchToken/checkIntrospection parsed a sample fully.
+    warmupMs: warmup,
+    durationMs: windowMs,
+    // String checks keep the load generator's own cost low; fetchToken/checkIntrospection checked a full sample.
     check:
       kind === 'token'
         ? (body) => (body.includes('"access_token":"ey') ? undefined : 'no JWT access_token')
         : (body) => (body.includes('"active":true') ? undefined : 'not active'),
-    onMeasureStart: () => {
-      serverCpu = pid ? cpuMsOf(pid) : 0;
-      dbCpu = dbRoot ? treeCpuMs(dbRoot) : 0;
-    },
+    onMeasureStart: () => Object.assign(at, sample()),
     onMeasureEnd: () => {
-      serverCpu = pid ? cpuMsOf(pid) - serverCpu : NaN;
-      dbCpu = dbRoot ? treeCpuMs(dbRoot) - dbCpu : NaN;
+      const now = sample();
+      for (const k of Object.keys(delta) as Array<keyof typeof delta>) delta[k] = now[k] - at[k];
     },
   });
-  return { ...result, serverCpuMs: serverCpu, ...(dbRoot ? { dbCpuMs: dbCpu } : {}) };
+  return {
+    ...result,
+    serverCpuMs: delta.server,
+    // Backends that exit during the window take their CPU time with them: never below 0.
+    dbCpuMs: acct.dbRoot ? Math.max(0, delta.db) : undefined,
+    foreignCpuMs: Math.max(0, delta.system - delta.own - result.generatorCpuMs),
+  };
+}
+
+/** Rounds alternate the two servers (L B, then B L, …) so that a disturbance on the machine hits both. */
+async function measurePath(kind: Kind, targets: Target[], tokens: Record<string, string>, acct: Record<string, Accounting>): Promise<Record<string, PathResult>> {
+  const perServer: Record<string, PathResult[]> = {};
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 ? [...targets].reverse() : targets;
+    for (const t of order) {
+      const warmup = round === 0 ? warmupMs : Math.min(500, warmupMs);
+      const r = await measure(t, kind, tokens[t.label]!, durationMs / rounds, warmup, acct[t.label]!);
+      (perServer[t.label] ??= []).push(r);
+      log(
+        `  ${pad(kind, 13)} round ${round + 1}/${rounds}  ${pad(t.label, 8)} ${lpad(fmt(r.rps, 0), 6)} req/s  p50 ${fmt(r.p50, 2)} ms` +
+          `${r.errors ? `  ${r.errors} ERRORS` : ''}  other CPU on the machine ${fmt(r.foreignCpuMs / r.seconds / 1000, 2)} cores; server ${rssLine(t.pid())}`,
+      );
+    }
+  }
+  const merged: Record<string, PathResult> = {};
+  for (const [label, results] of Object.entries(perServer)) {
+    const sum = (f: (r: PathResult) => number | undefined) => results.reduce((n, r) => n + (f(r) ?? NaN), 0);
+    merged[label] = {
+      ...mergeResults(results),
+      serverCpuMs: sum((r) => r.serverCpuMs),
+      dbCpuMs: results[0]!.dbCpuMs === undefined ? undefined : sum((r) => r.dbCpuMs),
+      foreignCpuMs: sum((r) => r.foreignCpuMs),
+    };
+  }
+  return merged;
+}
+
+function rssLine(pid: number | undefined): string {
+  const m = pid ? memoryOf(pid) : undefined;
+  return m ? `RSS ${fmt(m.rssMb, 0)} MB (peak ${fmt(m.peakMb, 0)} MB)` : 'process gone';
 }
 
 function startBare(clientId: string, clientSecret: string, extraEnv: Record<string, string>): Promise<{ child: ChildProcess; issuer: string; output: () => string }> {
@@ -165,6 +234,15 @@ function serverProblems(output: string): string[] {
     .map((l) => l.slice(0, 400));
 }
 
+/** Cores busy on the machine, outside this process, over `ms` (before anything is started). */
+async function otherCpuCores(ms: number): Promise<number> {
+  const system = systemBusyMs();
+  const own = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, ms));
+  const mine = process.cpuUsage(own);
+  return Math.max(0, systemBusyMs() - system - (mine.user + mine.system) / 1000) / ms;
+}
+
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 const pad = (s: string, n: number) => s.padEnd(n);
 const lpad = (s: string, n: number) => s.padStart(n);
@@ -194,16 +272,21 @@ async function main() {
   log(`Latchkey benchmark — ${new Date().toISOString()}`);
   log(`node ${process.version} (load generator and both servers), ${cpus.length} CPU(s): ${cpus[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM`);
   log(`storage: ${storage}`);
-  log(`load: ${concurrency} requests in flight over keep-alive connections (node:http Agent), ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s measured per path`);
+  log(
+    `load: ${concurrency} requests in flight over keep-alive connections (node:http Agent); per path and server ${warmupMs / 1000} s warm-up, then ${durationMs / 1000} s measured in ${rounds} round(s) alternating the servers`,
+  );
   log(`note: the load generator, the server under test${wantPostgres ? ' and PostgreSQL' : ''} share the same ${cpus.length} core(s); nothing is pinned, so figures include that contention.`);
+  log(`Latchkey settings: ${Object.entries(LATCHKEY_BENCH_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} (limits raised so the load is not refused; the limiter still runs)`);
   if (profileDir) log(`profiling the Latchkey server: --cpu-prof into ${profileDir}`);
+  const quiet = await otherCpuCores(1000);
+  log(`before start, other processes used ${fmt(quiet, 2)} core(s) (load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})${quiet > 0.2 ? ' — !! the machine is busy: figures will be disturbed' : ''}`);
   log();
 
   let latchkey: Latchkey | undefined;
   let bare: Awaited<ReturnType<typeof startBare>> | undefined;
   try {
     // --- Latchkey: fresh database, APIs and a service client through the real CLI.
-    latchkey = await startLatchkey(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {});
+    latchkey = await startLatchkey({ ...LATCHKEY_BENCH_ENV, ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}) });
     const setupStarted = Date.now();
     await latchkey.cliJson(['api', 'create', '--name', JWT_API.name, '--audience', JWT_API.audience, '--scope', `${JWT_API.scope}=read`]);
     await latchkey.cliJson(['api', 'create', '--name', OPAQUE_API.name, '--audience', OPAQUE_API.audience, '--scope', `${OPAQUE_API.scope}=read`, '--token-format', 'opaque']);
@@ -229,37 +312,49 @@ async function main() {
     log('checked: both issue ES256 JWTs for the JWT API and opaque tokens that introspect as active for the opaque API');
     log();
 
-    const results: Record<string, Record<string, PathResult>> = { token: {}, introspection: {} };
-    for (const kind of ['token', 'introspection'] as const) {
-      for (const t of [lk, bt]) {
-        process.stdout.write(`measuring ${pad(kind, 13)} on ${pad(t.label, 8)} … `);
-        const r = await measure(t, kind, tokens[t.label]!, t === lk ? postmasterPid : undefined);
-        results[kind]![t.label] = r;
-        log(`${fmt(r.rps, 0)} req/s${r.errors ? `, ${r.errors} ERRORS` : ''}`);
-      }
-    }
+    log(`Latchkey before load: ${rssLine(lk.pid())}; bare before load: ${rssLine(bt.pid())}`);
+    const ownCpuMs = () => cpuMsOf(lk.pid() ?? 0) + cpuMsOf(bt.pid() ?? 0) + (postmasterPid ? treeCpuMs(postmasterPid) : 0);
+    const accounting: Record<string, Accounting> = {
+      Latchkey: { ownCpuMs, ...(postmasterPid ? { dbRoot: postmasterPid } : {}) },
+      bare: { ownCpuMs },
+    };
+    const results: Partial<Record<Kind, Record<string, PathResult>>> = {};
+    for (const kind of kinds) results[kind] = await measurePath(kind, [lk, bt], tokens, accounting);
     const memory = { Latchkey: memoryOf(lk.pid()!), bare: memoryOf(bt.pid()!) };
     const pgRss = postmasterPid ? treeRssMb(postmasterPid) : undefined;
 
     // --- Report.
     log();
-    const paths = [
-      ['token', 'client_credentials → JWT ES256'],
-      ['introspection', 'introspection (opaque)'],
-    ] as const;
-    const header = `${pad('path', 32)}${pad('server', 10)}${lpad('req/s', 8)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('max ms', 9)}${lpad('errors', 8)}${lpad('srv CPU ms/req', 16)}${pg ? lpad('pg CPU ms/req', 15) : ''}${lpad('gen CPU ms/req', 16)}`;
+    const paths = (
+      [
+        ['token', 'client_credentials → JWT ES256'],
+        ['introspection', 'introspection (opaque)'],
+      ] as const
+    ).filter(([kind]) => kinds.includes(kind));
+    const columns: Array<[string, number, (r: PathResult, label: string) => string]> = [
+      ['req/s', 8, (r) => fmt(r.rps, 0)],
+      ['p50 ms', 9, (r) => fmt(r.p50, 2)],
+      ['p99 ms', 9, (r) => fmt(r.p99, 2)],
+      ['max ms', 9, (r) => fmt(r.max, 1)],
+      ['errors', 8, (r) => String(r.errors)],
+      ['server CPU ms/req', 19, (r) => fmt(r.serverCpuMs / r.requests, 3)],
+      ...(pg ? [['pg CPU ms/req', 15, (r: PathResult, label: string) => (label === 'Latchkey' ? fmt((r.dbCpuMs ?? NaN) / r.requests, 3) : '')] as [string, number, (r: PathResult, label: string) => string]] : []),
+      ['loadgen CPU ms/req', 20, (r) => fmt(r.generatorCpuMs / r.requests, 3)],
+      ['other CPU cores', 17, (r) => fmt(r.foreignCpuMs / r.seconds / 1000, 2)],
+    ];
+    const header = `${pad('path', 32)}${pad('server', 10)}${columns.map(([name, width]) => lpad(name, width)).join('')}`;
     log(header);
     log('-'.repeat(header.length));
     for (const [kind, title] of paths) {
       for (const label of ['Latchkey', 'bare']) {
         const r = results[kind]![label]!;
-        log(
-          `${pad(label === 'Latchkey' ? title : '', 32)}${pad(label, 10)}${lpad(fmt(r.rps, 0), 8)}${lpad(fmt(r.p50, 2), 9)}${lpad(fmt(r.p99, 2), 9)}${lpad(fmt(r.max, 1), 9)}` +
-            `${lpad(String(r.errors), 8)}${lpad(fmt(r.serverCpuMs / r.requests, 3), 16)}` +
-            `${pg ? lpad(label === 'Latchkey' ? fmt((r.dbCpuMs ?? NaN) / r.requests, 3) : '', 15) : ''}${lpad(fmt(r.generatorCpuMs / r.requests, 3), 16)}`,
-        );
+        log(`${pad(label === 'Latchkey' ? title : '', 32)}${pad(label, 10)}${columns.map(([, width, cell]) => lpad(cell(r, label), width)).join('')}`);
       }
     }
+    log('(CPU ms/req: CPU time of that process (all threads) in the measured windows / requests; other CPU: busy time of the machine not used by');
+    log(' the processes this benchmark started, in cores — above ~0.2 something else was competing for the 2 cores and the figures are disturbed)');
+    const disturbed = paths.flatMap(([kind]) => Object.values(results[kind]!)).some((r) => r.foreignCpuMs / r.seconds / 1000 > 0.2);
+    if (disturbed) log('!! other processes used noticeable CPU during this run: treat its figures with care, run it again');
     log();
     let anyErrors = false;
     for (const [kind, title] of paths) {
@@ -281,6 +376,14 @@ async function main() {
           ? `PASS (${fmt((ratio - TARGET) * 100, 0)} points above)`
           : `MISS by ${fmt((TARGET - ratio) * 100, 0)} points (Latchkey needs ${fmt(((TARGET * results[kind]!.bare!.rps) / results[kind]!.Latchkey!.rps - 1) * 100, 0)}% more req/s)`;
       log(`  ${pad(title, 32)} ${fmt(ratio, 2)} x   target: Latchkey >= ${TARGET} x bare — ${verdict}${results[kind]!.Latchkey!.errors || results[kind]!.bare!.errors ? ' [run had errors]' : ''}`);
+    }
+    // CPU per request barely moves when something else shares the cores, unlike req/s.
+    log('ratio by CPU per request, bare / Latchkey (steadier than req/s on a shared machine; Latchkey includes PostgreSQL\'s CPU when measured):');
+    for (const [kind, title] of paths) {
+      const l = results[kind]!.Latchkey!;
+      const b = results[kind]!.bare!;
+      const ratio = b.serverCpuMs / b.requests / ((l.serverCpuMs + (l.dbCpuMs ?? 0)) / l.requests);
+      log(`  ${pad(title, 32)} ${fmt(ratio, 2)} x   ${ratio >= TARGET ? 'PASS' : 'MISS'} against ${TARGET} x`);
     }
     log();
     const mem = (m?: { rssMb: number; peakMb: number }) => (m ? `${fmt(m.rssMb, 0)} MB RSS (peak ${fmt(m.peakMb, 0)} MB)` : 'gone');

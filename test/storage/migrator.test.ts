@@ -308,16 +308,18 @@ describe('migrator on in-memory PGlite', () => {
 describe('migrator on PostgreSQL', { skip: PG_URL ? false : 'TEST_DATABASE_URL not set: PostgreSQL part skipped' }, () => {
   migrationSuite(openPostgres);
 
-  test('instances migrating at once: exactly one applies the history', async () => {
+  test('instances migrating at once: every migration applied exactly once, in order', async () => {
     await withBackend(openPostgres, async ({ sql, url }) => {
       // Reach the same database through separate pools, as separate processes would.
       const pools = [0, 1].map(() => quietPool(url!));
       try {
         const results = await Promise.all(pools.map((pool) => migrate(sqlFromPgPool(pool))));
         const names = (await readMigrations()).map((m) => m.name);
-        const appliers = results.filter((r) => r.applied.length > 0);
-        assert.equal(appliers.length, 1, `applied by: ${JSON.stringify(results)}`);
-        assert.deepEqual(appliers[0]!.applied, names);
+        // Each migration is its own transaction under the advisory lock, so the two may take
+        // turns; what matters is that nothing is applied twice or skipped.
+        const applied = results.flatMap((r) => r.applied);
+        assert.deepEqual([...applied].sort(), names, `applied by: ${JSON.stringify(results)}`);
+        for (const r of results) assert.deepEqual(r.applied, [...r.applied].sort(), 'each instance applies in name order');
         const { rows } = await sql.query<{ migration_name: string }>('SELECT migration_name FROM "_prisma_migrations" ORDER BY migration_name');
         assert.deepEqual(rows.map((r) => r.migration_name), names);
       } finally {

@@ -48,7 +48,11 @@ export interface Latchkey {
   resume(): Promise<void>;
 }
 
-export async function startLatchkey(extraEnv: Record<string, string> = {}): Promise<Latchkey> {
+/**
+ * `options.hostname` sets the ISSUER's host (default 127.0.0.1); WebAuthn tests use
+ * 'localhost' because browsers refuse an IP address as the relying party ID.
+ */
+export async function startLatchkey(extraEnv: Record<string, string> = {}, options: { hostname?: string } = {}): Promise<Latchkey> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-test-'));
   const port = await freePort();
   const databaseUrl = process.env.TEST_DATABASE_URL
@@ -60,7 +64,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}): Prom
     NODE_ENV: 'test',
     PORT: String(port),
     HOST: '127.0.0.1',
-    ISSUER: `http://127.0.0.1:${port}`,
+    ISSUER: `http://${options.hostname ?? '127.0.0.1'}:${port}`,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),

@@ -1,0 +1,72 @@
+import type { Services } from '../context.ts';
+import { lockSeconds, SECOND_FACTOR_MAX_FAILURES, SECOND_FACTOR_WINDOW_SECONDS } from './second-factor-policy.ts';
+
+/**
+ * Per-account limit on second-factor codes (TOTP and recovery codes), independent of IP.
+ * Every attempt is counted *before* the code is checked, with one atomic upsert, so parallel
+ * guesses cannot slip past the limit (the race behind GHSA-7h8m-vrxx-vr4m): at most
+ * SECOND_FACTOR_MAX_FAILURES codes are ever checked per window. A success clears the count;
+ * the fifth failure locks the account's code factors for lockSeconds(previous locks).
+ */
+type Deps = Pick<Services, 'db'>;
+
+export type AttemptGate = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+export async function beginSecondFactorAttempt(deps: Deps, userId: string, now = new Date()): Promise<AttemptGate> {
+  const windowStart = new Date(now.getTime() - SECOND_FACTOR_WINDOW_SECONDS * 1000);
+  const { rows } = await deps.db.sql.query<{ failures: number; window_started_at: Date; locked_until: Date | null }>(
+    `INSERT INTO second_factor_throttle AS t (user_id, failures, window_started_at) VALUES ($1, 1, $2)
+     ON CONFLICT (user_id) DO UPDATE SET
+       failures = CASE WHEN t.locked_until > $2 THEN t.failures
+                       WHEN t.window_started_at < $3 OR t.locked_until IS NOT NULL THEN 1
+                       ELSE t.failures + 1 END,
+       window_started_at = CASE WHEN t.locked_until > $2 THEN t.window_started_at
+                                WHEN t.window_started_at < $3 OR t.locked_until IS NOT NULL THEN $2
+                                ELSE t.window_started_at END,
+       locked_until = CASE WHEN t.locked_until > $2 THEN t.locked_until ELSE NULL END
+     RETURNING failures, window_started_at, locked_until`,
+    [userId, now, windowStart],
+  );
+  const row = rows[0]!;
+  const lockedUntil = row.locked_until ? new Date(row.locked_until) : undefined;
+  if (lockedUntil && lockedUntil > now) return { allowed: false, retryAfterSeconds: (lockedUntil.getTime() - now.getTime()) / 1000 };
+  if (row.failures > SECOND_FACTOR_MAX_FAILURES) {
+    // Only reachable by parallel attempts while the fifth is being checked.
+    const windowEnds = new Date(row.window_started_at).getTime() + SECOND_FACTOR_WINDOW_SECONDS * 1000;
+    return { allowed: false, retryAfterSeconds: Math.max(1, (windowEnds - now.getTime()) / 1000) };
+  }
+  return { allowed: true };
+}
+
+/** After a wrong code: locks when this was the last allowed attempt. Returns the lock length, if one started. */
+export async function recordSecondFactorFailure(deps: Deps, userId: string, now = new Date()): Promise<number | undefined> {
+  const { rows } = await deps.db.sql.query<{ lock_count: number }>(
+    `SELECT lock_count FROM second_factor_throttle WHERE user_id = $1 AND failures >= $2 AND (locked_until IS NULL OR locked_until <= $3)`,
+    [userId, SECOND_FACTOR_MAX_FAILURES, now],
+  );
+  if (!rows[0]) return undefined;
+  const seconds = lockSeconds(rows[0].lock_count);
+  const { rowCount } = await deps.db.sql.query(
+    `UPDATE second_factor_throttle SET locked_until = $2, lock_count = lock_count + 1
+     WHERE user_id = $1 AND lock_count = $3 AND (locked_until IS NULL OR locked_until <= $4)`,
+    [userId, new Date(now.getTime() + seconds * 1000), rows[0].lock_count, now],
+  );
+  return rowCount === 1 ? seconds : undefined;
+}
+
+/** After a correct code: the count starts again (earlier locks still make the next one longer for a day). */
+export async function recordSecondFactorSuccess(deps: Deps, userId: string): Promise<void> {
+  await deps.db.sql.query(
+    `UPDATE second_factor_throttle SET failures = 0, locked_until = NULL,
+       lock_count = CASE WHEN window_started_at < now() - interval '1 day' THEN 0 ELSE lock_count END
+     WHERE user_id = $1`,
+    [userId],
+  );
+}
+
+/** The remaining lock, for showing on the page before the user types anything. */
+export async function secondFactorLockedFor(deps: Deps, userId: string, now = new Date()): Promise<number | undefined> {
+  const { rows } = await deps.db.sql.query<{ locked_until: Date | null }>('SELECT locked_until FROM second_factor_throttle WHERE user_id = $1', [userId]);
+  const until = rows[0]?.locked_until ? new Date(rows[0].locked_until).getTime() : 0;
+  return until > now.getTime() ? (until - now.getTime()) / 1000 : undefined;
+}

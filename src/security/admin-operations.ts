@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import type { Services } from '../context.ts';
+import { InputError } from '../errors.ts';
+import { AuditQueryError, parseSince, queryAudit } from './audit-log.ts';
+import { parseDuration, SUSPENSION_KINDS, Suspensions } from './suspensions.ts';
+
+/**
+ * The CLI's security operations (`latchkey audit`, `latchkey suspensions …`), merged into
+ * src/cli/operations.ts so they run locally or through the server's control socket alike.
+ */
+export const securitySchemas = {
+  'audit.query': z.object({
+    type: z.string().max(100).optional(),
+    user: z.string().max(300).optional(),
+    client: z.string().max(300).optional(),
+    since: z.string().max(40).optional(),
+    limit: z.number().int().min(1).max(500).optional(),
+    cursor: z.string().max(40).optional(),
+  }),
+  'suspensions.list': z.object({ all: z.boolean().default(false) }),
+  'suspensions.lift': z.object({ id: z.string().optional(), kind: z.enum(SUSPENSION_KINDS).optional(), subject: z.string().max(300).optional() }),
+  'suspensions.add': z.object({ kind: z.enum(SUSPENSION_KINDS), subject: z.string().min(1).max(300), duration: z.string(), reason: z.string().max(300).optional() }),
+} as const;
+
+type Input<K extends keyof typeof securitySchemas> = z.infer<(typeof securitySchemas)[K]>;
+
+export function securityOperationHandlers(services: Services) {
+  let shared: Suspensions | undefined;
+  const suspensions = () => (shared ??= new Suspensions(services.db, services.events, services.config.security.lockout));
+  return {
+    'audit.query': async (input: Input<'audit.query'>) => {
+      try {
+        return await queryAudit(services.db.prisma, { ...input, since: input.since ? parseSince(input.since) : undefined });
+      } catch (error) {
+        if (error instanceof AuditQueryError) throw new InputError(error.message);
+        throw error;
+      }
+    },
+    'suspensions.list': (input: Input<'suspensions.list'>) => suspensions().list(input),
+    'suspensions.lift': async (input: Input<'suspensions.lift'>) => {
+      if (!input.id && !(input.kind && input.subject)) throw new InputError('give an id, or --kind and --subject');
+      return { lifted: await suspensions().lift(input, 'cli') };
+    },
+    'suspensions.add': (input: Input<'suspensions.add'>) => {
+      const seconds = parseDuration(input.duration);
+      if (!seconds) throw new InputError('--duration must be like 90, 15m, 2h or 1d (at most a year)');
+      return suspensions().suspend(input.kind, input.subject, seconds, input.reason ?? 'suspended by an administrator', 'cli');
+    },
+  };
+}

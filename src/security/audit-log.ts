@@ -1,0 +1,185 @@
+import type { Services } from '../context.ts';
+import type { Prisma } from '../storage/database.ts';
+import type { SecurityEvent } from './security-events.ts';
+
+/**
+ * The audit log: every SecurityEvent appended to `audit_event`. Append-only — nothing updates a
+ * row; rows leave only through the retention purge. Whatever a producer puts in `details` is
+ * sanitised once more here: keys that name secrets are dropped and anything token-shaped is
+ * replaced, so a careless producer cannot write a secret into the trail.
+ */
+const SECRET_KEY = /(secret|password|passwd|credential|assertion|verifier|cookie|authorization|^code$|^token$|_token$|Token$|jwt|otp|totp_code|recovery)/i;
+const TOKEN_SHAPED = /^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*$|^[A-Za-z0-9_-]{40,}$/;
+
+export function sanitizeDetails(value: unknown, depth = 0): unknown {
+  if (value === null || value === undefined) return value ?? null;
+  if (typeof value === 'string') return TOKEN_SHAPED.test(value) ? '[redacted]' : value.slice(0, 500);
+  if (typeof value === 'number' || typeof value === 'boolean') return value;
+  if (value instanceof Date) return value.toISOString();
+  if (depth > 4) return '[truncated]';
+  if (Array.isArray(value)) return value.slice(0, 50).map((v) => sanitizeDetails(v, depth + 1));
+  if (typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value as Record<string, unknown>).slice(0, 50)) {
+      if (SECRET_KEY.test(key)) continue;
+      out[key] = sanitizeDetails(v, depth + 1);
+    }
+    return out;
+  }
+  return String(value).slice(0, 200);
+}
+
+const clip = (v: string | undefined, n = 300) => (v === undefined ? null : v.slice(0, n));
+
+export interface AuditRecorder {
+  /** Resolves when every event received so far is written. */
+  flush(): Promise<void>;
+  stop(): void;
+}
+
+/** Subscribes the audit table to `services.events`. */
+/**
+ * Events are written in batches (one multi-row INSERT every FLUSH_MS, or sooner when many are
+ * waiting), off the request path: issuing a token must not wait for its audit row. A batch not
+ * yet written when the process is killed is lost (at most FLUSH_MS of events); a clean stop
+ * flushes.
+ */
+const FLUSH_MS = 250;
+const MAX_BATCH = 500;
+
+export function recordAuditEvents(services: Pick<Services, 'db' | 'events' | 'logger'>): AuditRecorder {
+  let buffer: Array<SecurityEvent & { at?: Date }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Set<Promise<unknown>>();
+
+  const write = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (!buffer.length) return;
+    const batch = buffer;
+    buffer = [];
+    const done = services.db.prisma.auditEvent
+      .createMany({ data: batch.map(auditRow) })
+      .catch((err) => services.logger.error({ err, events: batch.length }, 'could not write audit events'))
+      .finally(() => pending.delete(done));
+    pending.add(done);
+  };
+
+  const off = services.events.on((event) => {
+    buffer.push(event);
+    if (buffer.length >= MAX_BATCH) write();
+    else timer ??= setTimeout(write, FLUSH_MS);
+  });
+  return {
+    async flush() {
+      write();
+      await Promise.all([...pending]);
+    },
+    stop: () => {
+      off();
+      write();
+    },
+  };
+}
+
+export async function appendAuditEvent(prisma: Prisma, event: SecurityEvent & { at?: Date }): Promise<void> {
+  await prisma.auditEvent.create({ data: auditRow(event) });
+}
+
+function auditRow(event: SecurityEvent & { at?: Date }) {
+  return {
+    at: event.at ?? new Date(),
+    type: event.type.slice(0, 100),
+    actor: clip(event.actor, 200),
+    userId: clip(event.userId, 200),
+    clientId: clip(event.clientId, 200),
+    ip: clip(event.ip, 100),
+    userAgent: clip(event.userAgent),
+    requestId: clip(event.requestId, 100),
+    details: (sanitizeDetails(event.details ?? {}) ?? {}) as object,
+  };
+}
+
+export interface AuditQuery {
+  type?: string;
+  user?: string;
+  client?: string;
+  since?: Date;
+  until?: Date;
+  limit?: number;
+  /** opaque: the `next` of the previous page */
+  cursor?: string;
+}
+
+export interface AuditRow {
+  id: string;
+  at: string;
+  type: string;
+  actor: string | null;
+  userId: string | null;
+  clientId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  details: unknown;
+}
+
+/**
+ * Newest first. `type` matches exactly or, ending in `.*`, as a prefix (`signin.*`). Paging by
+ * id (keyset): `next` is the cursor of the following page, absent on the last one.
+ */
+export async function queryAudit(prisma: Prisma, query: AuditQuery): Promise<{ events: AuditRow[]; next?: string }> {
+  const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
+  let before: bigint | undefined;
+  if (query.cursor) {
+    if (!/^\d{1,19}$/.test(query.cursor)) throw new AuditQueryError('invalid cursor');
+    before = BigInt(query.cursor);
+  }
+  const rows = await prisma.auditEvent.findMany({
+    where: {
+      ...(query.type ? (query.type.endsWith('.*') ? { type: { startsWith: query.type.slice(0, -1) } } : { type: query.type }) : {}),
+      ...(query.user ? { OR: [{ userId: query.user }, { actor: query.user }] } : {}),
+      ...(query.client ? { clientId: query.client } : {}),
+      ...(query.since || query.until ? { at: { ...(query.since ? { gte: query.since } : {}), ...(query.until ? { lt: query.until } : {}) } } : {}),
+      ...(before !== undefined ? { id: { lt: before } } : {}),
+    },
+    orderBy: { id: 'desc' },
+    take: limit + 1,
+  });
+  const page = rows.slice(0, limit);
+  return {
+    events: page.map((r) => ({
+      id: r.id.toString(),
+      at: r.at.toISOString(),
+      type: r.type,
+      actor: r.actor,
+      userId: r.userId,
+      clientId: r.clientId,
+      ip: r.ip,
+      userAgent: r.userAgent,
+      requestId: r.requestId,
+      details: r.details,
+    })),
+    ...(rows.length > limit ? { next: page[page.length - 1]!.id.toString() } : {}),
+  };
+}
+
+export class AuditQueryError extends Error {}
+
+/** Deletes audit events older than the retention period; returns how many. */
+export async function purgeAuditEvents(prisma: Prisma, retentionDays: number, now = Date.now()): Promise<number> {
+  const { count } = await prisma.auditEvent.deleteMany({ where: { at: { lt: new Date(now - retentionDays * 86_400_000) } } });
+  return count;
+}
+
+/** "2h", "7d", "30m", or an ISO date → a Date. */
+export function parseSince(value: string, now = Date.now()): Date {
+  const relative = /^(\d{1,6})([smhd])$/.exec(value);
+  if (relative) {
+    const unit = { s: 1, m: 60, h: 3600, d: 86400 }[relative[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(now - Number(relative[1]) * unit * 1000);
+  }
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new AuditQueryError(`invalid time "${value}" (use e.g. 2h, 7d or an ISO date)`);
+  return date;
+}

@@ -1,0 +1,316 @@
+/**
+ * Two-factor sign-in end to end (docs/two-factor.md): Chromium on Latchkey's pages, codes
+ * computed by otplib, WebAuthn ceremonies with Chromium's DevTools virtual authenticator (real
+ * signatures, nothing mocked), openid-client redeeming the code. ISSUER is http://localhost:<port>
+ * because browsers refuse an IP address as a WebAuthn relying party ID.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { decodeJwt } from 'jose';
+import * as oidc from 'openid-client';
+import { generate } from 'otplib';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchBrowser } from '../support/browser.ts';
+import { discover, startAppServer } from '../support/flow.ts';
+import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+
+const NOTES = 'https://notes.example.com/api';
+const ACR_MFA = 'urn:latchkey:acr:mfa';
+const ACR_PWD = 'urn:latchkey:acr:pwd';
+const password = 'correct horse battery staple';
+
+let latchkey: Latchkey;
+let app: Awaited<ReturnType<typeof startAppServer>>;
+let browser: Browser;
+let config: oidc.Configuration;
+
+async function newUser(name: string, roles: string[] = []) {
+  const email = `${name}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: password });
+  return { email, password };
+}
+
+async function withContext<T>(fn: (ctx: BrowserContext, page: Page) => Promise<T>): Promise<T> {
+  const ctx = await browser.newContext();
+  try {
+    return await fn(ctx, await ctx.newPage());
+  } finally {
+    await ctx.close();
+  }
+}
+
+interface Started { verifier: string; state: string; nonce: string }
+
+async function startAuth(page: Page, params: Record<string, string> = {}): Promise<Started> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const started = { verifier, state: oidc.randomState(), nonce: oidc.randomNonce() };
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: app.redirectUri,
+    scope: 'openid notes:read',
+    resource: NOTES,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: started.state,
+    nonce: started.nonce,
+    ...params,
+  });
+  await page.goto(url.href);
+  return started;
+}
+
+async function submitPassword(page: Page, user: { email: string; password: string }) {
+  await page.fill('#email', user.email);
+  await page.fill('#password', user.password);
+  await Promise.all([page.waitForNavigation(), page.click('form[action$="/login"] button[type=submit]')]);
+}
+
+async function submitCode(page: Page, code: string) {
+  await page.fill('#code', code);
+  await Promise.all([page.waitForNavigation(), page.click('form[action$="/mfa/totp"] button[type=submit], form[action$="/enroll/totp"] button[type=submit]')]);
+}
+
+/** Consent if asked, then the redirect back to the app; returns the tokens and their claims. */
+async function finishAndRedeem(page: Page, started: Started) {
+  for (let i = 0; i < 5 && !page.url().startsWith(app.redirectUri); i++) {
+    if (await page.locator('#continue').count()) {
+      await Promise.all([page.waitForNavigation(), page.click('#continue')]);
+      continue;
+    }
+    if (await page.locator('form[action$="/confirm"]').count()) {
+      await Promise.all([page.waitForNavigation(), page.click('button[value=allow]')]);
+      continue;
+    }
+    await page.waitForURL((u) => u.href.startsWith(app.redirectUri), { timeout: 5000 });
+  }
+  assert.ok(page.url().startsWith(app.redirectUri), `expected the app, at ${page.url()}: ${(await page.locator('body').innerText()).slice(0, 300)}`);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), {
+    pkceCodeVerifier: started.verifier, expectedState: started.state, expectedNonce: started.nonce, idTokenExpected: true,
+  });
+  return { id: tokens.claims()!, access: decodeJwt(tokens.access_token) };
+}
+
+const STEP = 30;
+/** Waits out the last seconds of a time step so the server and the test agree on "now". */
+async function awayFromStepEdge() {
+  const into = (Date.now() / 1000) % STEP;
+  if (into > STEP - 4) await new Promise((r) => setTimeout(r, (STEP - into + 1) * 1000));
+}
+const totp = (secret: string, offsetSteps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offsetSteps * STEP });
+
+/** Signs in for the first time as a user who must have a second factor, enrolling TOTP; returns the secret. */
+async function enrolTotp(page: Page, user: { email: string; password: string }, offsetSteps = 0) {
+  const started = await startAuth(page);
+  await submitPassword(page, user);
+  await page.waitForSelector('img.qr');
+  const secret = (await page.locator('#totp-secret').innerText()).trim();
+  await awayFromStepEdge();
+  await submitCode(page, await totp(secret, offsetSteps));
+  const codes = await page.locator('.recovery-code').allInnerTexts();
+  assert.equal(codes.length, 10, 'ten recovery codes shown once');
+  const result = await finishAndRedeem(page, started);
+  return { secret, codes, result };
+}
+
+before(async () => {
+  app = await startAppServer();
+  latchkey = await startLatchkey(
+    { RATE_LIMIT_SIGNIN_IP: '1000/60', RATE_LIMIT_SIGNIN_ACCOUNT: '1000/60', LOCKOUT_ACCOUNT_IP_FAILURES: '1000/60', LOCKOUT_IP_FAILURES: '1000/60' },
+    { hostname: 'localhost' },
+  );
+  browser = await launchBrowser();
+  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read']);
+  const web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email notes:read']);
+  config = await discover(latchkey.issuer, web.client_id, web.client_secret);
+});
+
+after(async () => {
+  await browser?.close();
+  await latchkey?.stop();
+  await app?.close();
+});
+
+describe('authenticator app (TOTP)', () => {
+  test('an admin enrols at first sign-in; tokens carry amr pwd+otp and the MFA acr; a code is never accepted twice', async () => {
+    const user = await newUser('admin', ['admin']);
+    await withContext(async (_ctx, page) => {
+      const { secret, result } = await enrolTotp(page, user);
+      assert.deepEqual(result.id.amr, ['pwd', 'otp']);
+      assert.equal(result.id.acr, ACR_MFA);
+      assert.deepEqual(result.access.amr, ['pwd', 'otp']);
+      assert.equal(result.access.acr, ACR_MFA);
+      assert.equal(result.access.aud, NOTES);
+
+      await page.context().clearCookies();
+      const started = await startAuth(page);
+      await submitPassword(page, user);
+      await page.waitForSelector('form[action$="/mfa/totp"]');
+      await submitCode(page, await totp(secret)); // the enrolment code: already used
+      assert.match(await page.locator('[role=alert]').first().innerText(), /not right, or was already used/);
+      await submitCode(page, await totp(secret, 1)); // next step: drift +1
+      const again = await finishAndRedeem(page, started);
+      assert.deepEqual(again.id.amr, ['pwd', 'otp']);
+    });
+  });
+
+  test('drift: one step behind is accepted, two steps ahead is refused', async () => {
+    const user = await newUser('drift', ['developer']);
+    await withContext(async (_ctx, page) => {
+      const { secret } = await enrolTotp(page, user, -1);
+      await page.context().clearCookies();
+      const started = await startAuth(page);
+      await submitPassword(page, user);
+      await awayFromStepEdge();
+      await submitCode(page, await totp(secret, 2));
+      assert.match(await page.locator('[role=alert]').first().innerText(), /not right/);
+      await submitCode(page, await totp(secret, 0));
+      assert.deepEqual((await finishAndRedeem(page, started)).id.amr, ['pwd', 'otp']);
+    });
+  });
+
+  test('five wrong codes lock the codes of the account, with the time to wait; even a right code is then refused', async () => {
+    const user = await newUser('brute', ['admin']);
+    await withContext(async (_ctx, page) => {
+      const { secret } = await enrolTotp(page, user);
+      await page.context().clearCookies();
+      await startAuth(page);
+      await submitPassword(page, user);
+      for (let i = 0; i < 4; i++) {
+        await submitCode(page, '000000');
+        assert.match(await page.locator('[role=alert]').first().innerText(), /not right/);
+      }
+      await submitCode(page, '000000');
+      assert.match(await page.locator('[role=alert]').first().innerText(), /Too many wrong codes\. Try again in 5 minutes/);
+      await submitCode(page, await totp(secret, 1));
+      assert.match(await page.locator('[role=alert]').first().innerText(), /Too many wrong codes\. Try again in \d+ minutes?/);
+    });
+  });
+});
+
+describe('recovery codes', () => {
+  test('a recovery code signs in once, says how many remain, and never works again', async () => {
+    const user = await newUser('recover', ['admin']);
+    await withContext(async (_ctx, page) => {
+      const { codes } = await enrolTotp(page, user);
+      await page.context().clearCookies();
+      let started = await startAuth(page);
+      await submitPassword(page, user);
+      await page.click('details summary');
+      await page.fill('#recovery_code', codes[0]!.toUpperCase());
+      await Promise.all([page.waitForNavigation(), page.click('form[action$="/mfa/recovery"] button')]);
+      assert.match(await page.locator('#notice').innerText(), /You have 9 recovery codes left/);
+      assert.deepEqual((await finishAndRedeem(page, started)).id.amr, ['pwd', 'otp']);
+
+      await page.context().clearCookies();
+      started = await startAuth(page);
+      await submitPassword(page, user);
+      await page.click('details summary');
+      await page.fill('#recovery_code', codes[0]!);
+      await Promise.all([page.waitForNavigation(), page.click('form[action$="/mfa/recovery"] button')]);
+      assert.match(await page.locator('[role=alert]').first().innerText(), /not valid or was already used/);
+    });
+  });
+});
+
+describe('step-up', () => {
+  test('acr_values asking for MFA takes a password-only session through a second factor, without the password again', async () => {
+    const user = await newUser('stepup');
+    await withContext(async (_ctx, page) => {
+      let started = await startAuth(page);
+      await submitPassword(page, user);
+      const first = await finishAndRedeem(page, started);
+      assert.deepEqual(first.id.amr, ['pwd']);
+      assert.equal(first.id.acr, ACR_PWD);
+      assert.equal(first.access.acr, ACR_PWD);
+
+      started = await startAuth(page, { acr_values: ACR_MFA });
+      assert.equal(await page.locator('#password').count(), 0, 'no password asked again');
+      await page.waitForSelector('img.qr'); // no factor yet: enrolment
+      const secret = (await page.locator('#totp-secret').innerText()).trim();
+      await awayFromStepEdge();
+      await submitCode(page, await totp(secret));
+      const stepped = await finishAndRedeem(page, started);
+      assert.deepEqual(stepped.id.amr, ['pwd', 'otp']);
+      assert.equal(stepped.id.acr, ACR_MFA);
+      assert.equal(stepped.access.acr, ACR_MFA);
+      assert.equal(stepped.id.sub, first.id.sub);
+    });
+  });
+});
+
+describe('WebAuthn (virtual authenticator)', () => {
+  test('register a passkey at enrolment, use it as second factor, sign in with it alone, refuse a counter regression', async () => {
+    const user = await newUser('passkey', ['admin']);
+    await withContext(async (ctx, page) => {
+      const cdp = await ctx.newCDPSession(page);
+      await cdp.send('WebAuthn.enable');
+      const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+      });
+
+      let started = await startAuth(page);
+      await submitPassword(page, user);
+      await page.fill('#passkey-name', 'Test key');
+      await Promise.all([page.waitForURL(/\/interaction\//), page.click('#webauthn-register')]);
+      await page.waitForSelector('.recovery-code');
+      const enrolled = await finishAndRedeem(page, started);
+      assert.deepEqual(enrolled.id.amr, ['pwd', 'hwk']);
+      assert.equal(enrolled.access.acr, ACR_MFA);
+
+      // Second factor after the password.
+      await ctx.clearCookies();
+      started = await startAuth(page);
+      await submitPassword(page, user);
+      await page.click('#webauthn-second-factor');
+      await page.waitForURL((u) => !u.pathname.startsWith('/interaction/') || u.href.startsWith(app.redirectUri), { timeout: 10_000 }).catch(() => {});
+      const second = await finishAndRedeem(page, started);
+      assert.deepEqual(second.id.amr, ['pwd', 'hwk']);
+
+      // Passkey alone (discoverable credential, user verified).
+      await ctx.clearCookies();
+      started = await startAuth(page);
+      await page.click('#passkey-signin');
+      await page.waitForURL((u) => u.href.startsWith(app.redirectUri), { timeout: 10_000 });
+      const alone = await finishAndRedeem(page, started);
+      assert.deepEqual(alone.id.amr, ['hwk', 'user']);
+      assert.equal(alone.id.acr, ACR_MFA);
+      assert.deepEqual(alone.access.amr, ['hwk', 'user']);
+      assert.equal(alone.id.sub, enrolled.id.sub);
+
+      // A clone of the credential with an older signature counter is refused.
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      const credential = credentials[0]!;
+      assert.ok(credential.signCount >= 2);
+      await cdp.send('WebAuthn.removeCredential', { authenticatorId, credentialId: credential.credentialId });
+      await cdp.send('WebAuthn.addCredential', { authenticatorId, credential: { ...credential, signCount: 0 } });
+      await ctx.clearCookies();
+      await startAuth(page);
+      await page.click('#passkey-signin');
+      await page.waitForSelector('#webauthn-error:not([hidden])');
+      assert.match(await page.locator('#webauthn-error').innerText(), /signature counter went backwards/);
+    });
+  });
+});
+
+describe('account page', () => {
+  test('setting up an authenticator app asks for the password first, then shows recovery codes and the count', async () => {
+    const user = await newUser('account');
+    await withContext(async (_ctx, page) => {
+      await page.goto(`${latchkey.issuer}/account`);
+      await submitPassword(page, user);
+      await page.waitForSelector('#factor-totp');
+      await Promise.all([page.waitForNavigation(), page.click('#factor-totp button')]);
+      assert.match(await page.locator('h1').innerText(), /Confirm it is you/);
+      await page.fill('#password', user.password);
+      await Promise.all([page.waitForNavigation(), page.click('form[action="/account/reauth"] button')]);
+      await Promise.all([page.waitForNavigation(), page.click('#factor-totp button')]);
+      const secret = (await page.locator('#totp-secret').innerText()).trim();
+      await awayFromStepEdge();
+      await page.fill('#code', await totp(secret));
+      await Promise.all([page.waitForNavigation(), page.click('form[action="/account/totp/confirm"] button')]);
+      assert.equal(await page.locator('.recovery-code').count(), 10);
+      await Promise.all([page.waitForNavigation(), page.click('#continue')]);
+      assert.match(await page.locator('#factor-totp').innerText(), /on/);
+      assert.match(await page.locator('#recovery-codes').innerText(), /10/);
+    });
+  });
+});
