@@ -77,14 +77,14 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     child = spawn(nodeBinary, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (log += d));
     child.stderr!.on('data', (d) => (log += d));
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`latchkey exited with ${child.exitCode}:\n${log}`);
       const ok = await fetch(`${env.ISSUER}/.well-known/openid-configuration`).then((r) => r.ok, () => false);
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`latchkey did not start within 30 s:\n${log}`);
+    throw new Error(`latchkey did not start within 60 s:\n${log}`);
   };
 
   const waitExit = (signal: NodeJS.Signals) =>
