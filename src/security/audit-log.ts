@@ -58,8 +58,19 @@ export function recordAuditEvents(services: Pick<Services, 'db' | 'events' | 'lo
     if (!buffer.length) return;
     const batch = buffer;
     buffer = [];
-    const done = services.db.prisma.auditEvent
-      .createMany({ data: batch.map(auditRow) })
+    // One statement and one parameter for the whole batch: cheaper than Prisma's createMany,
+    // which binds every column of every row separately.
+    const rows = batch.map((event) => {
+      const row = auditRow(event);
+      return { at: row.at.toISOString(), type: row.type, actor: row.actor, user_id: row.userId, client_id: row.clientId, ip: row.ip, user_agent: row.userAgent, request_id: row.requestId, details: row.details };
+    });
+    const done = services.db.sql
+      .query(
+        `INSERT INTO audit_event (at, type, actor, user_id, client_id, ip, user_agent, request_id, details)
+         SELECT at, type, actor, user_id, client_id, ip, user_agent, request_id, details
+         FROM jsonb_to_recordset($1::jsonb) AS r(at timestamptz, type text, actor text, user_id text, client_id text, ip text, user_agent text, request_id text, details jsonb)`,
+        [JSON.stringify(rows)],
+      )
       .catch((err) => services.logger.error({ err, events: batch.length }, 'could not write audit events'))
       .finally(() => pending.delete(done));
     pending.add(done);
