@@ -130,4 +130,22 @@ describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL onl
       assert.ok(rotation.added.includes(decodeProtectedHeader(access_token).kid!), `instance ${instance} signs with the new key`);
     }
   });
+
+  test('a client suspended through one instance is refused by the other within 2 s', async () => {
+    const doomed = await instances[0]!.cliJson<{ client_id: string; client_secret: string }>(['client', 'create', '--name', 'Doomed', '--type', 'service', '--scope', 'notes:read']);
+    const onOther = await configFor(doomed, 1);
+    await oidc.clientCredentialsGrant(onOther, { scope: 'notes:read', resource: NOTES }); // the other instance now caches the client
+    await instances[0]!.cliJson(['client', 'suspend', doomed.client_id]);
+    const suspendedAt = Date.now();
+    let refusedAfter: number | undefined;
+    while (Date.now() - suspendedAt < 2000) {
+      const outcome = await oidc.clientCredentialsGrant(onOther, { scope: 'notes:read', resource: NOTES }).then(() => 'ok', (err) => err.error);
+      if (outcome === 'invalid_client') {
+        refusedAfter = Date.now() - suspendedAt;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(refusedAfter !== undefined, 'the other instance still issued tokens 2 s after the suspension');
+  });
 });
