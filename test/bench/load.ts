@@ -11,12 +11,13 @@ export interface LoadOptions {
   url: string;
   method?: string;
   headers: Record<string, string>;
-  body: string;
+  /** The request body, or one per worker (0 … concurrency-1), read before each request (e.g. a refresh-token chain). */
+  body: string | ((worker: number) => string);
   concurrency: number;
   warmupMs: number;
   durationMs: number;
-  /** Extra check on a 200 response body; return an error label, or undefined when fine. */
-  check?: (body: string) => string | undefined;
+  /** Extra check on a 200 response body; return an error label, or undefined when fine. May keep per-worker state. */
+  check?: (body: string, worker: number) => string | undefined;
   timeoutMs?: number;
   /** Called when the measured window opens and closes (e.g. to sample the servers' CPU time). */
   onMeasureStart?: () => void;
@@ -52,8 +53,8 @@ function percentile(sorted: Float64Array, p: number): number {
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const url = new URL(options.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency, maxFreeSockets: options.concurrency });
-  const body = Buffer.from(options.body);
-  const headers = { ...options.headers, 'content-length': String(body.length) };
+  const fixedBody = typeof options.body === 'string' ? Buffer.from(options.body) : undefined;
+  const bodyOf = (worker: number) => fixedBody ?? Buffer.from((options.body as (w: number) => string)(worker));
   const timeoutMs = options.timeoutMs ?? 10_000;
 
   const start = performance.now();
@@ -85,8 +86,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     if (sample !== undefined && errorSamples.length < 5) errorSamples.push(`${kind}: ${sample.slice(0, 300)}`);
   };
 
-  const once = () =>
+  const once = (worker: number) =>
     new Promise<void>((resolve) => {
+      const body = bodyOf(worker);
+      const headers = { ...options.headers, 'content-length': String(body.length) };
       const sent = performance.now();
       const finish = (error?: { kind: string; sample?: string }) => {
         const done = performance.now();
@@ -115,7 +118,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             if (res.statusCode !== 200) return finish({ kind: `HTTP ${res.statusCode}`, sample: text });
-            const problem = options.check?.(text);
+            const problem = options.check?.(text, worker);
             finish(problem ? { kind: `check: ${problem}`, sample: text } : undefined);
           });
         },
@@ -125,11 +128,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       req.end(body);
     });
 
-  const worker = async () => {
-    while (performance.now() < measureUntil) await once();
+  const worker = async (w: number) => {
+    while (performance.now() < measureUntil) await once(w);
     closeWindow();
   };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
+  clearTimeout(startTimer);
   clearTimeout(endTimer);
   // The last responses can all arrive before a late timer fires: close the window here then.
   closeWindow();
