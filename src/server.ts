@@ -95,17 +95,24 @@ export async function startServer(config: Config): Promise<RunningServer> {
   app.use(adminClients.routes()).use(adminClients.allowedMethods());
   app.use(holder.middleware());
 
-  const server = http.createServer(app.callback());
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-
+  // The control socket opens before the HTTP listener: once the server answers HTTP, local
+  // tools can already reach it (they would otherwise find the database owned and no socket).
   const closeControlSocket =
     db.kind === 'pglite'
       ? await listenControlSocket(config.dataDir, createOperations(services, clientMetadataValidator(() => holder.current), () => holder.current), logger)
       : async () => {};
+
+  const server = http.createServer(app.callback());
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(config.port, config.host, resolve));
+  } catch (error) {
+    await closeControlSocket();
+    throw error;
+  }
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
 
   const housekeeping = setInterval(() => {
     Promise.all([purgeExpired(db.sql), deleteRetiredKeys(db), security.purge()])
