@@ -1,7 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { findUserById } from '../accounts/users.ts';
 import { factorRoutes } from './factor-routes.ts';
 import type { Services } from '../context.ts';
 import { csrfToken, csrfValid } from '../http/csrf.ts';
@@ -9,6 +7,7 @@ import { readForm } from '../http/form-body.ts';
 import { renderView } from '../http/views.ts';
 import { describeAccess, describeIdentityScopes } from '../interactions/consent-model.ts';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../oidc/account-console-client.ts';
+import { finishSignIn, signedInUser, startSignIn } from '../oidc/first-party-session.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { requestFields } from '../security/security-events.ts';
 import { listGrantsOfAccount, revokeGrant } from '../storage/oidc-adapter.ts';
@@ -22,32 +21,7 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
   const router = new Router({ prefix: '/account' });
   const STATE_COOKIE = 'latchkey.account_state';
 
-  const signedInAccount = async (ctx: Context) => {
-    const provider = holder.current;
-    const session = await provider.Session.get(provider.createContext(ctx.req, ctx.res) as never);
-    if (!session?.accountId) return undefined;
-    const user = await findUserById(services, session.accountId);
-    return user && !user.disabled ? { user, sessionUid: session.uid } : undefined;
-  };
-
-  const startSignIn = (ctx: Context) => {
-    const state = randomBytes(16).toString('base64url');
-    // The code is not redeemed: the point of the round trip is the provider session it
-    // establishes. PKCE is still sent because Latchkey requires it of every client.
-    const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
-    ctx.cookies.set(STATE_COOKIE, state, { httpOnly: true, sameSite: 'lax', secure: services.config.production, signed: true, path: '/account', maxAge: 600_000 });
-    const url = new URL(`${services.config.issuer}/auth`);
-    url.search = new URLSearchParams({
-      client_id: ACCOUNT_CONSOLE_CLIENT_ID,
-      response_type: 'code',
-      scope: 'openid',
-      redirect_uri: `${services.config.issuer}/account/callback`,
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      state,
-    }).toString();
-    ctx.redirect(url.href);
-  };
+  const signedInAccount = (ctx: Context) => signedInUser(services, holder, ctx);
 
   const page = (ctx: Context, view: string, data: Record<string, unknown>, status = 200) => {
     ctx.status = status;
@@ -61,7 +35,7 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
 
   router.get('/', async (ctx) => {
     const signedIn = await signedInAccount(ctx);
-    if (!signedIn) return startSignIn(ctx);
+    if (!signedIn) return startSignIn(services, ctx, '/account', STATE_COOKIE);
     const grants = (await listGrantsOfAccount(services.db.sql, signedIn.user.id)).filter((g) => g.clientId !== ACCOUNT_CONSOLE_CLIENT_ID);
     const apis = await services.apis.all();
     const apps = [];
@@ -83,14 +57,11 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
   });
 
   router.get('/callback', async (ctx) => {
-    const expected = ctx.cookies.get(STATE_COOKIE, { signed: true });
-    ctx.cookies.set(STATE_COOKIE, null, { path: '/account' });
-    if (ctx.query.error) {
-      return page(ctx, 'error', { title: 'Error', message: 'Signing in to your account did not complete.', code: String(ctx.query.error) }, 400);
+    const error = finishSignIn(ctx, '/account', STATE_COOKIE);
+    if (error === 'state_mismatch') {
+      return page(ctx, 'error', { title: 'Error', message: 'This sign-in link is stale. Open your account page again.', code: error }, 400);
     }
-    if (!expected || expected !== ctx.query.state) {
-      return page(ctx, 'error', { title: 'Error', message: 'This sign-in link is stale. Open your account page again.', code: 'state_mismatch' }, 400);
-    }
+    if (error) return page(ctx, 'error', { title: 'Error', message: 'Signing in to your account did not complete.', code: error }, 400);
     ctx.redirect('/account');
   });
 

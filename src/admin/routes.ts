@@ -1,11 +1,11 @@
-import { timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { approveClient, clientStats, deleteClient, listClients, setSuspended, showClient } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
 import { NotFoundError } from '../errors.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
-import { signedInUser } from '../portal/session.ts';
+import { bearerToken, constantTimeEqual } from '../http/constant-time.ts';
+import { signedInUser } from '../oidc/first-party-session.ts';
 
 /**
  * Operator control of clients over HTTP, the same operations as `latchkey client …`:
@@ -30,11 +30,8 @@ export function adminClientRoutes(services: Services, holder: ProviderHolder): R
 
   const bearerMatches = (ctx: Context) => {
     const expected = services.config.security?.adminApiToken;
-    const match = /^Bearer (.+)$/i.exec(ctx.get('authorization'));
-    if (!expected || !match) return false;
-    const a = Buffer.from(match[1]!);
-    const b = Buffer.from(expected);
-    return a.length === b.length && timingSafeEqual(a, b);
+    const presented = bearerToken(ctx.get('authorization'));
+    return Boolean(expected && presented && constantTimeEqual(presented, expected));
   };
 
   /** Who is acting, or undefined after answering 401/403. */

@@ -12,7 +12,7 @@ import { readForm } from '../http/form-body.ts';
 import { renderView, viewsDir } from '../http/views.ts';
 import { clientMetadataValidator } from '../oidc/client-validation.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
-import { signedInUser, startSignIn } from './session.ts';
+import { finishSignIn, signedInUser, startSignIn } from '../oidc/first-party-session.ts';
 
 const BASE = '/developer';
 const STATE_COOKIE = 'latchkey.developer_state';
@@ -147,10 +147,9 @@ export function portalRoutes(services: Services, holder: ProviderHolder, csrfSec
   });
 
   router.get('/callback', async (ctx) => {
-    const expected = ctx.cookies.get(STATE_COOKIE, { signed: true });
-    ctx.cookies.set(STATE_COOKIE, null, { path: BASE });
-    if (ctx.query.error) return errorPage(ctx, 400, 'Signing in to the developer portal did not complete.', String(ctx.query.error));
-    if (!expected || expected !== ctx.query.state) return errorPage(ctx, 400, 'This sign-in link is stale. Open the developer portal again.', 'state_mismatch');
+    const error = finishSignIn(ctx, BASE, STATE_COOKIE);
+    if (error === 'state_mismatch') return errorPage(ctx, 400, 'This sign-in link is stale. Open the developer portal again.', error);
+    if (error) return errorPage(ctx, 400, 'Signing in to the developer portal did not complete.', error);
     ctx.redirect(BASE);
   });
 
