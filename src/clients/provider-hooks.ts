@@ -5,7 +5,7 @@
  * secret encrypted, owner recorded), the secret-rotation grace period, a clear answer for
  * suspended clients, CORS origins of single-page apps and per-client token counts.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { constantTimeEqual } from '../http/constant-time.ts';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -163,11 +163,6 @@ export function registrationClientStore(services: Services) {
   };
 }
 
-function constantEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /** The client_id a failed request presented: HTTP Basic (form-urlencoded, RFC 6749 §2.3.1) or the body. */
 function presentedClientId(ctx: KoaContextWithOIDC): string | undefined {
@@ -199,7 +194,7 @@ export function installClientHooks(provider: Provider, services: Services): void
   proto.compareClientSecret = async function (this: { clientId: string }, actual: string) {
     if (await original.call(this, actual)) return true;
     const previous = (await clients.find(this.clientId))?.previousSecret;
-    return Boolean(previous && previous.validUntil > Date.now() && constantEqual(previous.value, actual));
+    return Boolean(previous && previous.validUntil > Date.now() && constantTimeEqual(previous.value, actual));
   };
 
   provider.use(async (ctx: Context, next: Next) => {

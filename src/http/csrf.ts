@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { constantTimeEqual } from './constant-time.ts';
 
 /**
  * Synchronizer tokens for our forms: an HMAC of something only this browser's flow knows
@@ -10,8 +11,5 @@ export function csrfToken(secret: string, binding: string): string {
 }
 
 export function csrfValid(secret: string, binding: string, presented: string | null | undefined): boolean {
-  if (!presented) return false;
-  const expected = Buffer.from(csrfToken(secret, binding));
-  const actual = Buffer.from(presented);
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  return Boolean(presented) && constantTimeEqual(presented!, csrfToken(secret, binding));
 }

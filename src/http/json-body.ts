@@ -1,15 +1,18 @@
 import type { Context } from 'koa';
 
-/** Reads a small JSON body for Latchkey's own WebAuthn endpoints (the provider parses its own). */
+/**
+ * Reads a small JSON object body for Latchkey's own endpoints (WebAuthn, admin API; the provider
+ * parses its own). Undefined when the body is not a JSON object or is over `maxBytes`.
+ */
 export const MAX_JSON_BYTES = 64 * 1024;
 
-export async function readJson(ctx: Context): Promise<Record<string, unknown> | undefined> {
+export async function readJson(ctx: Context, maxBytes = MAX_JSON_BYTES): Promise<Record<string, unknown> | undefined> {
   if (!ctx.is('application/json')) return undefined;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_JSON_BYTES) return undefined;
+    if (size > maxBytes) return undefined;
     chunks.push(chunk as Buffer);
   }
   try {

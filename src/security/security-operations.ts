@@ -1,9 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Services } from '../context.ts';
+import { bearerToken, constantTimeEqual } from '../http/constant-time.ts';
 import { readForm } from '../http/form-body.ts';
+import { readJson } from '../http/json-body.ts';
 import { renderView } from '../http/views.ts';
 import { Metrics, routeLabel } from '../observability/metrics.ts';
 import { migrationStatus } from '../storage/migrator.ts';
@@ -139,13 +140,8 @@ export function createSecurityOperations(services: Services) {
 
   // ---- operations endpoints -------------------------------------------------------------
 
-  const bearerMatches = (ctx: Context, expected: string | undefined) => {
-    if (!expected) return false;
-    const presented = /^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
-    const a = createHash('sha256').update(presented).digest();
-    const b = createHash('sha256').update(expected).digest();
-    return timingSafeEqual(a, b);
-  };
+  const bearerMatches = (ctx: Context, expected: string | undefined) =>
+    Boolean(expected && constantTimeEqual(bearerToken(ctx.get('authorization')) ?? '', expected));
 
   const metricsEndpoint = async (ctx: Context) => {
     if (!config.security.metricsToken) return ctx.throw(404);
@@ -208,7 +204,7 @@ export function createSecurityOperations(services: Services) {
         return;
       }
       if (sub === '/suspensions' && ctx.method === 'POST') {
-        const body = await readJson(ctx);
+        const body = await readAdminJson(ctx);
         const kind = String(body.kind ?? '') as SuspensionKind;
         const seconds = parseDuration(String(body.duration ?? ''));
         if (!SUSPENSION_KINDS.includes(kind) || !body.subject || !seconds) throw new AuditQueryError('kind (account|account-ip|client|ip), subject and duration (e.g. 15m) are required');
@@ -218,7 +214,7 @@ export function createSecurityOperations(services: Services) {
         return;
       }
       if (sub === '/suspensions/lift' && ctx.method === 'POST') {
-        const body = await readJson(ctx);
+        const body = await readAdminJson(ctx);
         const kind = body.kind as SuspensionKind | undefined;
         if (!body.id && !(kind && SUSPENSION_KINDS.includes(kind) && body.subject)) throw new AuditQueryError('id, or kind and subject, are required');
         ctx.body = { lifted: await suspensions.lift({ id: body.id as string | undefined, kind, subject: body.subject as string | undefined }, 'admin-api') };
@@ -339,17 +335,11 @@ export function createSecurityOperations(services: Services) {
 
 export type SecurityOperations = ReturnType<typeof createSecurityOperations>;
 
-async function readJson(ctx: Context): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > 16 * 1024) throw new AuditQueryError('body too large');
-    chunks.push(chunk as Buffer);
-  }
-  const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as unknown;
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new AuditQueryError('expected a JSON object');
-  return parsed as Record<string, unknown>;
+/** The admin API's JSON body, at most 16 KiB; anything else is a 400. */
+async function readAdminJson(ctx: Context): Promise<Record<string, unknown>> {
+  const body = await readJson(ctx, 16 * 1024);
+  if (!body) throw new AuditQueryError('expected a JSON object of at most 16 KiB');
+  return body;
 }
 
 /**
