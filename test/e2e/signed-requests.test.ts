@@ -11,11 +11,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import * as oidc from 'openid-client';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startNotesApi } from '../../examples/notes-api/app.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { dpopProof } from '../support/dpop.ts';
-import { startAppServer, type BrowserStep } from '../support/flow.ts';
+import { followInBrowser, startAppServer } from '../support/flow.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
@@ -84,30 +84,6 @@ async function freshRequest(scope = 'openid notes:read') {
   return { verifier, state, nonce, params };
 }
 
-/** Follows an authorization URL in Chromium, signing in and consenting, until the app's redirect URI. */
-async function followInBrowser(page: Page, url: URL, steps: BrowserStep): Promise<URL> {
-  await page.goto(url.href);
-  const arrived = () => page.url().startsWith(app.redirectUri);
-  for (let step = 0; step < 6 && !arrived(); step++) {
-    await page.waitForLoadState('domcontentloaded');
-    if (await page.locator('form[action$="/login"]').count()) {
-      if (!steps.login) throw new Error('login page appeared but the test gave no credentials');
-      await page.fill('#email', steps.login.email);
-      await page.fill('#password', steps.login.password);
-      await Promise.all([page.waitForNavigation(), page.click('form[action$="/login"] button[type=submit]')]);
-      continue;
-    }
-    if (await page.locator('form[action$="/confirm"]').count()) {
-      await Promise.all([page.waitForNavigation(), page.click('button[value=allow]')]);
-      continue;
-    }
-    if (arrived()) break;
-    throw new Error(`unexpected page at ${page.url()}: ${(await page.locator('body').innerText()).slice(0, 500)}`);
-  }
-  if (!arrived()) throw new Error(`the flow never reached the redirect URI (at ${page.url()})`);
-  return new URL(page.url());
-}
-
 /** Signs a new user in through `build(params)`'s URL and redeems the code. */
 async function signInAndRedeem(
   config: oidc.Configuration,
@@ -118,7 +94,7 @@ async function signInAndRedeem(
   const url = await build({ ...request.params, ...options.extraParams });
   const context = await browser.newContext();
   try {
-    const callback = await followInBrowser(await context.newPage(), url, { login: await newUser() });
+    const { callbackUrl: callback } = await followInBrowser(await context.newPage(), url, { login: await newUser(), consent: 'allow' }, app.redirectUri);
     assert.equal(callback.searchParams.get('error'), null, callback.href);
     return await oidc.authorizationCodeGrant(
       config,

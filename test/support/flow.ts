@@ -64,6 +64,19 @@ export async function authorizeInBrowser(
     ...params,
   });
 
+  return { ...(await followInBrowser(page, url, steps, redirectUri)), verifier, state, nonce };
+}
+
+/**
+ * Follows an authorization URL in Chromium as the user would — signing in and answering the
+ * consent page as `steps` say — until the browser lands on the app's redirect URI.
+ */
+export async function followInBrowser(
+  page: Page,
+  url: URL,
+  steps: BrowserStep,
+  redirectUri: string,
+): Promise<Pick<AuthorizeResult, 'callbackUrl' | 'sawLogin' | 'sawConsent' | 'consentText'>> {
   let sawLogin = false;
   let sawConsent = false;
   let consentText: string | undefined;
@@ -100,7 +113,7 @@ export async function authorizeInBrowser(
     throw new Error(`unexpected page at ${page.url()}: ${body.slice(0, 500)}`);
   }
   if (!arrived()) throw new Error(`the flow never reached the redirect URI (at ${page.url()})`);
-  return { callbackUrl: new URL(page.url()), verifier, state, nonce, sawLogin, sawConsent, consentText };
+  return { callbackUrl: new URL(page.url()), sawLogin, sawConsent, consentText };
 }
 
 export async function redeem(config: oidc.Configuration, result: AuthorizeResult, resource?: string) {
