@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import Provider, { errors } from 'oidc-provider';
 import type { ClientStore } from '../clients/client-store.ts';
+import { createPayloadReads, forgetPrefetchedGrant, toPayload, type PayloadReads } from './payload-reads.ts';
+import { createRefreshRotation, type RefreshRotation } from './refresh-rotation.ts';
 import { storableText, type SqlClient } from './sql.ts';
 
 /**
@@ -28,9 +30,11 @@ export interface ClientWriter {
 }
 
 export function createOidcAdapterFactory(sql: SqlClient, clients: ClientStore, writer?: ClientWriter) {
+  const reads = createPayloadReads(sql);
+  const rotation = createRefreshRotation(sql);
   return (model: string): Adapter => {
     if (model === 'Client') return clientAdapter(clients, writer);
-    const adapter = payloadAdapter(sql, model);
+    const adapter = payloadAdapter(sql, reads, rotation, model);
     if (!HASHED.has(model)) return adapter;
     return {
       ...adapter,
@@ -45,32 +49,40 @@ export function createOidcAdapterFactory(sql: SqlClient, clients: ClientStore, w
   };
 }
 
-function payloadAdapter(sql: SqlClient, model: string): Adapter {
+const UPSERT = `
+  INSERT INTO oidc_payload (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
+    user_code = EXCLUDED.user_code, uid = EXCLUDED.uid, account_id = EXCLUDED.account_id,
+    client_id = EXCLUDED.client_id, expires_at = EXCLUDED.expires_at`;
+
+/** The parameters of UPSERT: the payload verbatim, and the columns it is looked up or purged by. */
+function payloadRow(model: string, id: string, payload: AdapterPayload, expiresIn?: number): unknown[] {
+  const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+  return [
+    model,
+    id,
+    JSON.stringify(payload),
+    payload.grantId ?? null,
+    payload.userCode ?? null,
+    payload.uid ?? null,
+    payload.accountId ?? null,
+    payload.clientId ?? null,
+    expiresAt,
+  ];
+}
+
+function payloadAdapter(sql: SqlClient, reads: PayloadReads, rotation: RefreshRotation, model: string): Adapter {
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
-      const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-      await sql.query(
-        `INSERT INTO oidc_payload (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id,
-           user_code = EXCLUDED.user_code, uid = EXCLUDED.uid, account_id = EXCLUDED.account_id,
-           client_id = EXCLUDED.client_id, expires_at = EXCLUDED.expires_at`,
-        [
-          model,
-          id,
-          JSON.stringify(payload),
-          payload.grantId ?? null,
-          payload.userCode ?? null,
-          payload.uid ?? null,
-          payload.accountId ?? null,
-          payload.clientId ?? null,
-          expiresAt,
-        ],
-      );
+      if (model === 'Grant') forgetPrefetchedGrant(id);
+      const row = payloadRow(model, id, payload, expiresIn);
+      if (model === 'RefreshToken' && (await rotation.saveSuccessor(row))) return;
+      await sql.query(UPSERT, row, { prepare: true });
     },
 
-    async find(id: string) {
-      return findOne(sql, 'model = $1 AND id = $2', [model, id]);
+    find(id: string) {
+      return reads.find(model, id);
     },
 
     async findByUid(uid: string) {
@@ -82,9 +94,11 @@ function payloadAdapter(sql: SqlClient, model: string): Adapter {
     },
 
     async consume(id: string) {
+      if (model === 'RefreshToken') return rotation.consume(id);
       const { rowCount } = await sql.query(
         'UPDATE oidc_payload SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL',
         [model, id],
+        { prepare: true },
       );
       // Two instances racing on one code or refresh token both pass oidc-provider's
       // "already consumed?" check; the conditional update lets exactly one through.
@@ -92,10 +106,12 @@ function payloadAdapter(sql: SqlClient, model: string): Adapter {
     },
 
     async destroy(id: string) {
+      if (model === 'Grant') forgetPrefetchedGrant(id);
       await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND id = $2', [model, id]);
     },
 
     async revokeByGrantId(grantId: string) {
+      forgetPrefetchedGrant(grantId);
       await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND grant_id = $2', [model, grantId]);
     },
   };
@@ -106,11 +122,10 @@ async function findOne(sql: SqlClient, where: string, params: unknown[]): Promis
   const { rows } = await sql.query<{ payload: AdapterPayload | string; consumed_at: Date | null }>(
     `SELECT payload, consumed_at FROM oidc_payload WHERE ${where} LIMIT 1`,
     params,
+    { prepare: true },
   );
   const row = rows[0];
-  if (!row) return undefined;
-  const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as AdapterPayload) : row.payload;
-  return row.consumed_at ? { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : payload;
+  return row ? toPayload(row.payload, row.consumed_at) : undefined;
 }
 
 /**

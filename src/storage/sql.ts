@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { Pool, PoolClient } from 'pg';
 
@@ -5,8 +6,17 @@ import type { Pool, PoolClient } from 'pg';
  * The few raw-SQL operations Latchkey needs beside Prisma (migrations, the hot-path
  * oidc-provider adapter, LISTEN/NOTIFY), over either PGlite or a pg Pool.
  */
+export interface QueryOptions {
+  /**
+   * A fixed statement on a hot path: on a PostgreSQL server it is parsed and planned once per
+   * connection (a named prepared statement) instead of on every call. Only for texts drawn from
+   * a small fixed set, since every distinct text stays prepared on every pooled connection.
+   */
+  prepare?: boolean;
+}
+
 export interface SqlClient {
-  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: T[]; rowCount: number }>;
+  query<T = Record<string, unknown>>(text: string, params?: unknown[], options?: QueryOptions): Promise<{ rows: T[]; rowCount: number }>;
   /** Runs a script of several statements (no parameters). */
   exec(script: string): Promise<void>;
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
@@ -30,10 +40,17 @@ export function sqlFromPglite(db: PgliteLike): SqlClient {
   };
 }
 
+const statementNames = new Map<string, string>();
+const statementName = (text: string) => {
+  let name = statementNames.get(text);
+  if (!name) statementNames.set(text, (name = `latchkey_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`));
+  return name;
+};
+
 export function sqlFromPgPool(pool: Pool | PoolClient): SqlClient {
   return {
-    async query<T>(text: string, params?: unknown[]) {
-      const result = await pool.query(text, params as unknown[]);
+    async query<T>(text: string, params?: unknown[], options?: QueryOptions) {
+      const result = await pool.query(options?.prepare ? { name: statementName(text), text, values: params } : { text, values: params });
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     },
     async exec(script) {
