@@ -10,13 +10,21 @@ import { storableText, type SqlClient } from './sql.ts';
  *   `token_type_hint` look the value up as AccessToken, ClientCredentials and RefreshToken at
  *   once; the reads asked for in the same synchronous run are sent as one query. Nothing is
  *   shared with a read asked for later, so each caller sees the database as of after it asked.
- * - The grant with its token. Refresh, code exchange, introspection and userinfo read the
- *   token's Grant right after the token. The token query joins the grant, and the row is kept
- *   for the rest of that HTTP request only, for one Grant read: no later request, and no second
- *   read in the same request, is answered from it.
+ * - The grant and the account with their token. Refresh, code exchange, introspection and
+ *   userinfo read the token's Grant, and then its account (findAccount), right after the token.
+ *   The token query joins both, and the rows are kept for the rest of that HTTP request only,
+ *   each for one read: no later request, and no second read in the same request, is answered
+ *   from them, and a request that writes the grant reads it back from the database.
  */
 export interface PayloadReads {
   find(model: string, id: string): Promise<AdapterPayload | undefined>;
+}
+
+/** What findAccount needs of a user row. */
+export interface AccountRow {
+  id: string;
+  email: string;
+  disabled: boolean;
 }
 
 interface Row {
@@ -25,6 +33,9 @@ interface Row {
   consumed_at: Date | null;
   grant_id: string | null;
   grant_payload: AdapterPayload | string | null;
+  account_id: string | null;
+  user_email: string | null;
+  user_disabled: boolean | null;
 }
 
 interface Waiter {
@@ -33,8 +44,8 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
-/** The Grant rows fetched with a token during one HTTP request (null: the token's grant is gone). */
-const prefetchedGrants = new WeakMap<object, Map<string, AdapterPayload | null>>();
+/** Rows fetched with a token during one HTTP request, by `grant:<id>` / `account:<id>` (null: no such row). */
+const prefetched = new WeakMap<object, Map<string, AdapterPayload | AccountRow | null>>();
 
 const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
 
@@ -43,14 +54,13 @@ export function createPayloadReads(sql: SqlClient): PayloadReads {
 
   const flush = (batch: Map<string, Map<string, Waiter[]>>) => {
     for (const [id, byModel] of batch) {
-      const models = [...byModel.keys()];
-      readTogether(sql, id, models).then(
+      readTogether(sql, id, [...byModel.keys()]).then(
         (rows) => {
           for (const [model, waiters] of byModel) {
             const row = rows.find((r) => r.model === model);
             const payload = row ? toPayload(row.payload, row.consumed_at) : undefined;
             for (const w of waiters) {
-              if (row?.grant_id && w.request) rememberGrant(w.request, row.grant_id, row.grant_payload);
+              if (row && w.request) rememberCompanions(w.request, row);
               w.resolve(payload);
             }
           }
@@ -66,7 +76,7 @@ export function createPayloadReads(sql: SqlClient): PayloadReads {
     find(model, id) {
       if (!storableText(id) || !storableText(model)) return Promise.resolve(undefined);
       if (model === 'Grant') {
-        const grant = takePrefetchedGrant(id);
+        const grant = takePrefetched<AdapterPayload>(`grant:${id}`);
         if (grant !== undefined) return Promise.resolve(grant ?? undefined);
       }
       return new Promise((resolve, reject) => {
@@ -90,9 +100,11 @@ export function createPayloadReads(sql: SqlClient): PayloadReads {
 async function readTogether(sql: SqlClient, id: string, models: string[]): Promise<Row[]> {
   const placeholders = models.map((_, i) => `$${i + 2}`).join(', ');
   const { rows } = await sql.query<Row>(
-    `SELECT t.model, t.payload, t.consumed_at, t.grant_id, g.payload AS grant_payload
+    `SELECT t.model, t.payload, t.consumed_at, t.grant_id, g.payload AS grant_payload,
+            t.account_id, u.email AS user_email, u.disabled_at IS NOT NULL AS user_disabled
        FROM oidc_payload t
        LEFT JOIN oidc_payload g ON g.model = 'Grant' AND g.id = t.grant_id
+       LEFT JOIN "user" u ON u.id = t.account_id
       WHERE t.id = $1 AND t.model IN (${placeholders})`,
     [id, ...models],
     { prepare: true },
@@ -100,26 +112,32 @@ async function readTogether(sql: SqlClient, id: string, models: string[]): Promi
   return rows;
 }
 
-function rememberGrant(request: object, grantId: string, payload: AdapterPayload | string | null) {
-  let grants = prefetchedGrants.get(request);
-  if (!grants) prefetchedGrants.set(request, (grants = new Map()));
-  grants.set(grantId, payload === null ? null : toPayload(payload, null));
+function rememberCompanions(request: object, row: Row) {
+  let rows = prefetched.get(request);
+  if (!rows) prefetched.set(request, (rows = new Map()));
+  if (row.grant_id) rows.set(`grant:${row.grant_id}`, row.grant_payload === null ? null : toPayload(row.grant_payload, null));
+  if (row.account_id) {
+    rows.set(`account:${row.account_id}`, row.user_email === null ? null : { id: row.account_id, email: row.user_email, disabled: Boolean(row.user_disabled) });
+  }
 }
+
+/** undefined: nothing prefetched (read the database); null: prefetched, and there is no such row. */
+function takePrefetched<T>(key: string): T | null | undefined {
+  const request = currentRequest();
+  const rows = request && prefetched.get(request);
+  if (!rows?.has(key)) return undefined;
+  const row = rows.get(key) as T | null;
+  rows.delete(key);
+  return row;
+}
+
+/** The account row read with this request's token, if any (see above); undefined: read it yourself. */
+export const takePrefetchedAccount = (accountId: string) => takePrefetched<AccountRow>(`account:${accountId}`);
 
 /** A request that writes a grant must read it back from the database, not from what it prefetched. */
 export function forgetPrefetchedGrant(grantId: string): void {
   const request = currentRequest();
-  if (request) prefetchedGrants.get(request)?.delete(grantId);
-}
-
-/** undefined: nothing prefetched (read the database); null: prefetched, and there is no such grant. */
-function takePrefetchedGrant(grantId: string): AdapterPayload | null | undefined {
-  const request = currentRequest();
-  const grants = request && prefetchedGrants.get(request);
-  if (!grants?.has(grantId)) return undefined;
-  const grant = grants.get(grantId)!;
-  grants.delete(grantId);
-  return grant;
+  if (request) prefetched.get(request)?.delete(`grant:${grantId}`);
 }
 
 export function toPayload(stored: AdapterPayload | string, consumedAt: Date | null): AdapterPayload {
