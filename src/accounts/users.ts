@@ -44,22 +44,60 @@ export async function findUserById(services: Pick<Services, 'db'>, id: string): 
   return row ? { id: row.id, email: row.email, roles: row.roles, disabled: row.disabledAt !== null } : undefined;
 }
 
+/** A user whose password was just verified, with what the second-factor step needs to know. */
+export interface SignedInUser extends User {
+  /** an active authenticator app or at least one security key / passkey */
+  hasSecondFactor: boolean;
+}
+
 /**
  * Password sign-in. The same answer (undefined) for an unknown e-mail, a wrong password or a
  * disabled account, and an argon2 verification in every case so timing tells nothing either.
+ *
+ * The hot path of every sign-in: one raw query reads the user and whether a second factor is
+ * enrolled (what the sign-in step decides on next), instead of four Prisma queries.
  */
 export async function verifyPasswordSignIn(
   services: Pick<Services, 'db' | 'passwords'>,
   emailInput: string,
   password: string,
-): Promise<User | undefined> {
+): Promise<SignedInUser | undefined> {
   const email = normalizeEmail(emailInput);
-  const row = email.length <= 254 && storableText(email) ? await services.db.prisma.user.findUnique({ where: { email } }) : null;
-  const ok = await services.passwords.verify(row?.passwordHash, password);
-  if (!ok || !row || row.disabledAt) return undefined;
-  if (services.passwords.needsRehash(row.passwordHash)) {
+  const row = email.length <= 254 && storableText(email) ? await findSignInRow(services, email) : undefined;
+  const ok = await services.passwords.verify(row?.password_hash, password);
+  if (!ok || !row || row.disabled_at) return undefined;
+  if (services.passwords.needsRehash(row.password_hash)) {
     // Parameters were raised since this hash was made: upgrade it now that we know the password.
     await services.db.prisma.user.update({ where: { id: row.id }, data: { passwordHash: await services.passwords.hash(password) } });
   }
-  return { id: row.id, email: row.email, roles: row.roles, disabled: false };
+  return { id: row.id, email: row.email, roles: parseRoles(row.roles), disabled: false, hasSecondFactor: Boolean(row.totp || row.passkey) };
+}
+
+interface SignInRow {
+  id: string;
+  email: string;
+  password_hash: string;
+  roles: string[] | string | null;
+  disabled_at: Date | string | null;
+  totp: boolean;
+  passkey: boolean;
+}
+
+async function findSignInRow(services: Pick<Services, 'db'>, email: string): Promise<SignInRow | undefined> {
+  const { rows } = await services.db.sql.query<SignInRow>(
+    `SELECT u.id, u.email, u.password_hash, u.roles, u.disabled_at,
+       EXISTS (SELECT 1 FROM totp_factor t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp,
+       EXISTS (SELECT 1 FROM webauthn_credential w WHERE w.user_id = u.id) AS passkey
+     FROM "user" u WHERE u.email = $1`,
+    [email],
+    { prepare: true },
+  );
+  return rows[0];
+}
+
+/** text[] arrives parsed from both drivers; a '{a,b}' literal is handled in case a driver leaves it as text. */
+function parseRoles(value: SignInRow['roles']): string[] {
+  if (Array.isArray(value)) return value;
+  if (!value || value === '{}') return [];
+  return value.replace(/^\{|\}$/g, '').split(',').map((r) => r.replace(/^"|"$/g, ''));
 }

@@ -6,6 +6,7 @@ import type { SqlClient } from '../storage/sql.ts';
  * the oidc_payload table under model names oidc-provider never uses, so the existing purge
  * job removes it when it expires. `take` is a DELETE … RETURNING: a value is used once.
  */
+/** The statements below are fixed texts on the sign-in path: prepared once per connection (QueryOptions.prepare). */
 export type EphemeralModel = 'LatchkeyMfaPending' | 'LatchkeyWebauthnChallenge' | 'LatchkeyReauth';
 
 export async function putEphemeral(sql: SqlClient, model: EphemeralModel, id: string, value: object, expiresAt: Date): Promise<void> {
@@ -13,6 +14,7 @@ export async function putEphemeral(sql: SqlClient, model: EphemeralModel, id: st
     `INSERT INTO oidc_payload (model, id, payload, expires_at) VALUES ($1, $2, $3, $4)
      ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at, consumed_at = NULL`,
     [model, id, JSON.stringify(value), expiresAt],
+    { prepare: true },
   );
 }
 
@@ -22,6 +24,7 @@ export async function getEphemeral<T>(sql: SqlClient, model: EphemeralModel, id:
   const { rows } = await sql.query<{ payload: unknown }>(
     'SELECT payload FROM oidc_payload WHERE model = $1 AND id = $2 AND expires_at > now()',
     [model, id],
+    { prepare: true },
   );
   return rows[0] ? parse<T>(rows[0].payload) : undefined;
 }
@@ -31,6 +34,7 @@ export async function takeEphemeral<T>(sql: SqlClient, model: EphemeralModel, id
   const { rows } = await sql.query<{ payload: unknown; live: boolean }>(
     'DELETE FROM oidc_payload WHERE model = $1 AND id = $2 RETURNING payload, expires_at > now() AS live',
     [model, id],
+    { prepare: true },
   );
   return rows[0]?.live ? parse<T>(rows[0].payload) : undefined;
 }

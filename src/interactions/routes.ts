@@ -10,6 +10,7 @@ import { renderView } from '../http/views.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { applyConsent } from './apply-consent.ts';
 import { describeIdentityScopes, requestedApis, type AccessChoice, type ApiRequest } from './consent-model.ts';
+import { saveInteractionResult, seeOther } from './interaction-result.ts';
 import { secondFactorStep } from './second-factor.ts';
 
 /**
@@ -49,17 +50,34 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
   const secondFactor = secondFactorStep(services, holder, csrfSecret, page);
   secondFactor.register(router);
 
+  /**
+   * What the login and consent pages say about the app, from the client registry's cache (the
+   * metadata oidc-provider receives). The developer's e-mail is read once per cached client entry:
+   * the registry replaces the entry when the client changes or its cache expires.
+   */
+  const ownerEmails = new WeakMap<object, Promise<string | undefined>>();
   const clientView = async (clientId: string) => {
-    const client = await holder.current.Client.find(clientId);
     const stored = await services.clients.find(clientId);
-    const owner = stored?.ownerId ? await services.db.prisma.user.findUnique({ where: { id: stored.ownerId }, select: { email: true } }) : null;
+    // As oidc-provider sees it: a suspended or unapproved client has no metadata.
+    const metadata = stored && !stored.suspended && !stored.approvalPending ? stored.metadata : {};
+    let owner: Promise<string | undefined> | undefined;
+    if (stored?.ownerId) {
+      const ownerId = stored.ownerId;
+      owner = ownerEmails.get(stored);
+      if (!owner) {
+        owner = services.db.prisma.user.findUnique({ where: { id: ownerId }, select: { email: true } }).then((u) => u?.email);
+        ownerEmails.set(stored, owner);
+        owner.catch(() => ownerEmails.delete(stored));
+      }
+    }
+    const text = (key: string) => (typeof metadata[key] === 'string' ? (metadata[key] as string) : undefined);
     return {
-      name: client?.clientName ?? clientId,
-      logoUri: client?.logoUri,
-      homepage: client?.clientUri,
-      policyUri: client?.policyUri,
-      tosUri: client?.tosUri,
-      developer: owner?.email ?? 'registered by the operator of this server',
+      name: text('client_name') ?? clientId,
+      logoUri: text('logo_uri'),
+      homepage: text('client_uri'),
+      policyUri: text('policy_uri'),
+      tosUri: text('tos_uri'),
+      developer: (owner ? await owner : undefined) ?? 'registered by the operator of this server',
       allowedScopes: stored?.allowedScopes ?? new Set<string>(),
     };
   };
@@ -171,7 +189,7 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
       details: { grantId, apis: Object.fromEntries([...choices].map(([audience, choice]) => [audience, choice])) },
       ...requestFields(ctx),
     });
-    await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    seeOther(ctx, await saveInteractionResult(interaction, { consent: { grantId } }, { mergeWithLastSubmission: true }));
   });
 
   router.post('/abort', async (ctx) => {
@@ -179,12 +197,7 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
     const interaction = await details(ctx);
     if (!requireCsrf(ctx, form)) return;
     services.events.emit({ type: 'consent.denied', userId: interaction.session?.accountId, clientId: String(interaction.params.client_id), ...requestFields(ctx) });
-    await holder.current.interactionFinished(
-      ctx.req,
-      ctx.res,
-      { error: 'access_denied', error_description: 'End-user denied the request' },
-      { mergeWithLastSubmission: false },
-    );
+    seeOther(ctx, await saveInteractionResult(interaction, { error: 'access_denied', error_description: 'End-user denied the request' }));
   });
 
   return router;

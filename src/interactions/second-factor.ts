@@ -3,10 +3,10 @@ import type { Context } from 'koa';
 import { factorSummary } from '../accounts/factors.ts';
 import { generateRecoveryCodes, recoveryCodesRemaining, useRecoveryCode } from '../accounts/recovery-codes.ts';
 import { beginSecondFactorAttempt, recordSecondFactorFailure, recordSecondFactorSuccess, secondFactorLockedFor } from '../accounts/second-factor-lockout.ts';
-import { ACR_MFA, ACR_PASSWORD, describeWait, normalizeTotpCode } from '../accounts/second-factor-policy.ts';
+import { ACR_MFA, ACR_PASSWORD, describeWait, mustHaveSecondFactor, normalizeTotpCode } from '../accounts/second-factor-policy.ts';
 import { confirmTotpEnrolment, pendingTotpEnrolment, startTotpEnrolment, totpStatus, verifyTotp } from '../accounts/totp.ts';
 import { authenticationOptions, finishAuthentication, finishRegistration, registrationOptions } from '../accounts/webauthn.ts';
-import { findUserById, type User } from '../accounts/users.ts';
+import { findUserById, type SignedInUser } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
 import { csrfToken, csrfValid } from '../http/csrf.ts';
 import { readForm } from '../http/form-body.ts';
@@ -14,6 +14,7 @@ import { readJson } from '../http/json-body.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { requestFields } from '../security/security-events.ts';
 import { getEphemeral, putEphemeral, takeEphemeral } from './ephemeral-store.ts';
+import { saveInteractionResult, seeOther } from './interaction-result.ts';
 import { appWantsMfa, STEP_UP_REASON } from './step-up.ts';
 
 /**
@@ -46,19 +47,24 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
     putEphemeral(db.sql, PENDING, interaction.uid, pending, new Date((interaction.exp ?? Math.floor(Date.now() / 1000) + 3600) * 1000));
   const loadPending = (uid: string) => getEphemeral<Pending>(db.sql, PENDING, uid);
 
-  const finish = async (ctx: Context, interaction: Interaction, accountId: string, amr: string[], json = false) => {
-    await takeEphemeral(db.sql, PENDING, interaction.uid);
+  /**
+   * Resolves the login prompt. The interaction loaded at the start of the request receives the
+   * result (what provider.interactionResult does after reading the cookie and loading it a
+   * second time). `clearPending` is false only where no pending record was ever consulted: the
+   * password alone was enough (see afterPassword).
+   */
+  const finish = async (ctx: Context, interaction: Interaction, accountId: string, amr: string[], opts: { json?: boolean; clearPending?: boolean } = {}) => {
+    if (opts.clearPending !== false) await takeEphemeral(db.sql, PENDING, interaction.uid);
     const acr = amr.length >= 2 ? ACR_MFA : ACR_PASSWORD;
     services.events.emit({
       type: 'signin.success', actor: accountId, userId: accountId, clientId: String(interaction.params.client_id), details: { amr }, ...requestFields(ctx),
     });
-    const result = { login: { accountId, amr, acr } };
-    if (json) {
-      const redirect = await holder.current.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
-      ctx.body = { redirect };
+    const returnTo = await saveInteractionResult(interaction, { login: { accountId, amr, acr } });
+    if (opts.json) {
+      ctx.body = { redirect: returnTo };
       return;
     }
-    await holder.current.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    seeOther(ctx, returnTo);
   };
 
   /** Renders the page for the current stage. */
@@ -114,13 +120,24 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
     return true;
   }
 
-  /** After a correct password: finish, or go on to the second step (or to enrolment). */
-  async function afterPassword(ctx: Context, interaction: Interaction, user: User): Promise<void> {
-    const summary = await factorSummary(services, user);
-    const client = await holder.current.Client.find(String(interaction.params.client_id)).catch(() => undefined);
-    const wanted = summary.hasSecondFactor || summary.required || appWantsMfa(interaction.params.acr_values, client as unknown as Record<string, unknown>);
-    if (!wanted) return finish(ctx, interaction, user.id, ['pwd']);
-    await savePending(interaction, { accountId: user.id, first: ['pwd'], stage: summary.hasSecondFactor ? 'verify' : 'enroll' });
+  /**
+   * After a correct password: finish, or go on to the second step (or to enrolment). The user
+   * row came with whether a second factor is enrolled (verifyPasswordSignIn), and the client's
+   * require-MFA flag comes from the client registry's cache: no further queries on the
+   * password-only path.
+   */
+  async function afterPassword(ctx: Context, interaction: Interaction, user: SignedInUser): Promise<void> {
+    const required = mustHaveSecondFactor(services.config.mfaRequired, user.roles);
+    const stored = await services.clients.find(String(interaction.params.client_id));
+    // As oidc-provider sees it: a suspended or unapproved client has no metadata.
+    const client = stored && !stored.suspended && !stored.approvalPending ? stored.metadata : undefined;
+    const wanted = user.hasSecondFactor || required || appWantsMfa(interaction.params.acr_values, client);
+    // No pending record is created on this path. One left by an earlier attempt in this
+    // interaction (another account's password, then this one) is not deleted: the interaction
+    // is resolved now and its uid never comes back (resume destroys it), and such a record
+    // could only ever finish a sign-in whose first factor was proven; it expires with the interaction.
+    if (!wanted) return finish(ctx, interaction, user.id, ['pwd'], { clearPending: false });
+    await savePending(interaction, { accountId: user.id, first: ['pwd'], stage: user.hasSecondFactor ? 'verify' : 'enroll' });
     ctx.status = 303;
     ctx.redirect(`/interaction/${interaction.uid}`);
   }
@@ -278,9 +295,9 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
       }
       const user = await findUserById(services, outcome.userId);
       if (!user || user.disabled) return fail(ctx, 401, 'This passkey or security key was not accepted.');
-      if (pending) return finish(ctx, interaction, user.id, unique([...pending.first, 'hwk']), true);
+      if (pending) return finish(ctx, interaction, user.id, unique([...pending.first, 'hwk']), { json: true });
       if (!outcome.userVerified) return fail(ctx, 401, 'Your device did not verify you (PIN or biometrics). Sign in with your password instead.');
-      return finish(ctx, interaction, user.id, ['hwk', 'user'], true);
+      return finish(ctx, interaction, user.id, ['hwk', 'user'], { json: true });
     });
   }
 
