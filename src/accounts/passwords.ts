@@ -1,9 +1,12 @@
 import argon2 from 'argon2';
 import type { Config } from '../config/config.ts';
+import { checkArgon2Build } from './argon2-build.ts';
 
 /**
- * argon2id at or above OWASP's minimum (m=19456 KiB, t=2, p=1): about 25 ms of CPU per hash
- * on our 2-core machines (docs/operations.md records the measurement). Hashing runs on the
+ * argon2id at or above OWASP's minimum (m=19456 KiB, t=2, p=1): about 26 ms of CPU per hash
+ * on our 2-core machines with the addon's default SSE2 build, 14 ms built for AVX2 and 11 ms
+ * for AVX-512, which `npm install` does where the CPU has them (scripts/tune-argon2.js;
+ * docs/operations.md records the measurements). Hashing runs on the
  * libuv pool; a small semaphore bounds concurrent hashes so a burst of sign-ins cannot starve
  * the token endpoint.
  */
@@ -40,6 +43,7 @@ function semaphore(limit: number) {
 }
 
 export function createPasswordHasher(options: Config['argon2']): PasswordHasher {
+  checkArgon2Build();
   const params = { type: argon2.argon2id as 2, memoryCost: options.memoryCost, timeCost: options.timeCost, parallelism: options.parallelism };
   const limit = semaphore(options.maxConcurrent);
   let dummyHash: Promise<string> | undefined;

@@ -11,8 +11,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import argon2 from 'argon2';
+import { missingInstructions } from '../../src/accounts/argon2-build.ts';
 import { createPasswordHasher, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, passwordProblem } from '../../src/accounts/passwords.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import { simdLevel } from '../../scripts/tune-argon2.js';
 import { createEncryptor, loadOrCreateDevelopmentKey } from '../../src/crypto/encryption.ts';
 
 const tempDirs: string[] = [];
@@ -152,6 +154,24 @@ describe('argon2id password hashing', () => {
     assert.equal(hasher.needsRehash(weak), true);
     const stronger = createPasswordHasher({ ...defaults, timeCost: 3 });
     assert.equal(stronger.needsRehash(current), true);
+  });
+
+  test('the addon as built here (SSE2, AVX2 or AVX-512: scripts/tune-argon2.js) verifies a hash made by the default build', async () => {
+    // Made by argon2 0.45.1 built the default way (SSE2), password 'pw one two three'.
+    const fromDefaultBuild = '$argon2id$v=19$m=19456,p=1,t=2$k8J01/t41z0f+TedGr5K9Q$6XD/dlYBwzANAHmx+SwuB5uKPKoFqYc84JEafvP6rR0';
+    assert.equal(await hasher.verify(fromDefaultBuild, 'pw one two three'), true);
+    assert.equal(await hasher.verify(fromDefaultBuild, 'pw one two four'), false);
+  });
+
+  test('the SIMD level chosen for the argon2 build follows the CPU flags', () => {
+    assert.deepEqual(simdLevel(new Set(['sse2', 'avx', 'avx2', 'avx512f'])), { level: 'avx512f', cflags: '-mavx2 -mavx512f' });
+    assert.deepEqual(simdLevel(new Set(['sse2', 'avx2'])), { level: 'avx2', cflags: '-mavx2' });
+    assert.equal(simdLevel(new Set(['sse2', 'avx'])), undefined, 'no AVX2: the default build stays');
+    assert.equal(simdLevel(new Set(['avx512f'])), undefined, 'AVX-512 without AVX2 is not a combination to build for');
+    // A node_modules built for one CPU and copied to another is refused at start-up, naming what is missing.
+    assert.deepEqual(missingInstructions('avx512f', new Set(['avx2'])), ['avx512f']);
+    assert.deepEqual(missingInstructions('avx2', new Set(['sse2'])), ['avx2']);
+    assert.deepEqual(missingInstructions('avx2', new Set(['avx2', 'avx512f'])), []);
   });
 
   test('a burst of hashes larger than the concurrency limit all complete', async () => {

@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// Rebuilds the argon2 addon (compiled from source at install, see .npmrc) for the vector
+// instructions of the CPU it is installed on. The argon2 package compiles its optimised core
+// with SSE2 only; the same C code built with AVX2 or AVX-512 verifies a password at the same
+// parameters (argon2id, m=19456 KiB, t=2, p=1) in about half the CPU time, and reads and
+// writes the same hashes. Nothing changes in what a hash costs an attacker.
+//
+// Run by `npm install` (postinstall). It records what it built for in
+// node_modules/argon2/build/latchkey-simd.json, which src/accounts/argon2-build.ts checks at
+// start-up: a node_modules copied to a machine without those instructions is refused with a
+// clear message instead of crashing on the first sign-in. LATCHKEY_ARGON2_SIMD=off skips it.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const addonDir = path.join(root, 'node_modules/argon2');
+const marker = path.join(addonDir, 'build/latchkey-simd.json');
+
+/** The widest instruction set argon2's optimised core (opt.c) can use on this CPU, if any. */
+export function simdLevel(cpuFlags) {
+  if (cpuFlags.has('avx512f') && cpuFlags.has('avx2')) return { level: 'avx512f', cflags: '-mavx2 -mavx512f' };
+  if (cpuFlags.has('avx2')) return { level: 'avx2', cflags: '-mavx2' };
+  return undefined;
+}
+
+export function cpuFlags() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return new Set();
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    return new Set((line?.split(':')[1] ?? '').trim().split(/\s+/));
+  } catch {
+    return new Set();
+  }
+}
+
+function main() {
+  if (process.env.LATCHKEY_ARGON2_SIMD === 'off') return;
+  if (!existsSync(addonDir)) return;
+  const target = simdLevel(cpuFlags());
+  if (!target) return;
+  if (existsSync(marker)) {
+    try {
+      if (JSON.parse(readFileSync(marker, 'utf8')).level === target.level) return;
+    } catch {
+      // rebuild below
+    }
+  }
+  const npm = process.env.npm_execpath;
+  const [command, args] = npm ? [process.execPath, [npm, 'rebuild', 'argon2']] : ['npm', ['rebuild', 'argon2']];
+  console.log(`latchkey: building argon2 for ${target.level} (CFLAGS=${target.cflags})`);
+  const result = spawnSync(command, args, {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, CFLAGS: `${process.env.CFLAGS ?? ''} ${target.cflags}`.trim(), npm_config_build_from_source: 'true' },
+  });
+  if (result.status !== 0) {
+    // The SSE2 build from `npm install` is still in place only if the rebuild did not get far:
+    // rebuild once more without the flags so argon2 is never left missing.
+    console.warn('latchkey: the tuned argon2 build failed; building it the default way');
+    const fallback = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, npm_config_build_from_source: 'true' } });
+    process.exit(fallback.status ?? 1);
+  }
+  writeFileSync(marker, `${JSON.stringify({ level: target.level, cflags: target.cflags })}\n`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
