@@ -1,14 +1,14 @@
 import type { Account, KoaContextWithOIDC } from 'oidc-provider';
 import type { Services } from '../context.ts';
-import { takePrefetchedAccount, type AccountRow } from '../storage/payload-reads.ts';
+import { prefetchAccount, takePrefetchedAccount, type AccountRow } from '../storage/payload-reads.ts';
 import { storableText } from '../storage/sql.ts';
 
 /**
  * oidc-provider's findAccount: the claims Latchkey releases about a user. Disabled users are
- * not found. It runs on every refresh, code exchange and userinfo call, so it takes the user
- * row read with the request's token when there is one (src/storage/payload-reads.ts), and
- * otherwise one raw SQL read rather than a Prisma query (whose client costs several times the
- * CPU of the read itself).
+ * not found. It runs on every refresh, code exchange and userinfo call (twice in a code
+ * exchange), so it takes the user row read earlier in the same request when there is one
+ * (src/storage/payload-reads.ts), and otherwise one raw SQL read rather than a Prisma query
+ * (whose client costs several times the CPU of the read itself).
  */
 export function findAccountFor(services: Pick<Services, 'db'>) {
   return async (_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> => {
@@ -21,6 +21,7 @@ export function findAccountFor(services: Pick<Services, 'db'>) {
         { prepare: true },
       );
       user = rows[0] ?? null;
+      if (user) prefetchAccount(user);
     }
     if (!user || user.disabled) return undefined;
     const { id, email } = user;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import Provider, { errors } from 'oidc-provider';
 import type { ClientStore } from '../clients/client-store.ts';
-import { createPayloadReads, forgetPrefetchedGrant, toPayload, type PayloadReads } from './payload-reads.ts';
+import { createPayloadReads, forgetPrefetchedGrant, prefetchGrant, toPayload, type PayloadReads } from './payload-reads.ts';
 import { createRefreshRotation, type RefreshRotation } from './refresh-rotation.ts';
 import { storableText, type SqlClient } from './sql.ts';
 
@@ -199,12 +199,20 @@ export async function listGrantsOfAccount(sql: SqlClient, accountId: string): Pr
   });
 }
 
+/**
+ * The user's newest live grant for the client (consent remembered across sessions). The row
+ * is kept for this request's Grant.find of that id (src/storage/payload-reads.ts), which
+ * would otherwise read it again straight after.
+ */
 export async function latestGrantIdFor(sql: SqlClient, accountId: string, clientId: string): Promise<string | undefined> {
-  const { rows } = await sql.query<{ id: string }>(
-    `SELECT id FROM oidc_payload WHERE model = 'Grant' AND account_id = $1 AND client_id = $2
+  const { rows } = await sql.query<{ id: string; payload: AdapterPayload | string }>(
+    `SELECT id, payload FROM oidc_payload WHERE model = 'Grant' AND account_id = $1 AND client_id = $2
        AND (expires_at IS NULL OR expires_at > now())
      ORDER BY (payload->>'iat')::bigint DESC LIMIT 1`,
     [accountId, clientId],
+    { prepare: true },
   );
-  return rows[0]?.id;
+  const row = rows[0];
+  if (row) prefetchGrant(row.id, toPayload(row.payload, null));
+  return row?.id;
 }

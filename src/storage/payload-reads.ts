@@ -12,9 +12,9 @@ import { storableText, type SqlClient } from './sql.ts';
  *   shared with a read asked for later, so each caller sees the database as of after it asked.
  * - The grant and the account with their token. Refresh, code exchange, introspection and
  *   userinfo read the token's Grant, and then its account (findAccount), right after the token.
- *   The token query joins both, and the rows are kept for the rest of that HTTP request only,
- *   each for one read: no later request, and no second read in the same request, is answered
- *   from them, and a request that writes the grant reads it back from the database.
+ *   The token query joins both, and the rows are kept for the rest of that HTTP request only:
+ *   no later request is answered from them; the grant serves one read (a request that writes
+ *   the grant reads it back from the database), the account every findAccount of the request.
  */
 export interface PayloadReads {
   find(model: string, id: string): Promise<AdapterPayload | undefined>;
@@ -76,7 +76,7 @@ export function createPayloadReads(sql: SqlClient): PayloadReads {
     find(model, id) {
       if (!storableText(id) || !storableText(model)) return Promise.resolve(undefined);
       if (model === 'Grant') {
-        const grant = takePrefetched<AdapterPayload>(`grant:${id}`);
+        const grant = takePrefetched<AdapterPayload>(`grant:${id}`, true);
         if (grant !== undefined) return Promise.resolve(grant ?? undefined);
       }
       return new Promise((resolve, reject) => {
@@ -112,27 +112,49 @@ async function readTogether(sql: SqlClient, id: string, models: string[]): Promi
   return rows;
 }
 
-function rememberCompanions(request: object, row: Row) {
+function prefetchedRows(request: object) {
   let rows = prefetched.get(request);
   if (!rows) prefetched.set(request, (rows = new Map()));
+  return rows;
+}
+
+function rememberCompanions(request: object, row: Row) {
+  const rows = prefetchedRows(request);
   if (row.grant_id) rows.set(`grant:${row.grant_id}`, row.grant_payload === null ? null : toPayload(row.grant_payload, null));
   if (row.account_id) {
     rows.set(`account:${row.account_id}`, row.user_email === null ? null : { id: row.account_id, email: row.user_email, disabled: Boolean(row.user_disabled) });
   }
 }
 
-/** undefined: nothing prefetched (read the database); null: prefetched, and there is no such row. */
-function takePrefetched<T>(key: string): T | null | undefined {
+/**
+ * undefined: nothing prefetched (read the database); null: prefetched, and there is no such row.
+ * A grant is taken once (a request may write it and must then read its own write); an account
+ * row stays for the request (oidc-provider's findAccount runs twice in a code exchange, and no
+ * request it serves changes a user).
+ */
+function takePrefetched<T>(key: string, once: boolean): T | null | undefined {
   const request = currentRequest();
   const rows = request && prefetched.get(request);
   if (!rows?.has(key)) return undefined;
   const row = rows.get(key) as T | null;
-  rows.delete(key);
+  if (once) rows.delete(key);
   return row;
 }
 
 /** The account row read with this request's token, if any (see above); undefined: read it yourself. */
-export const takePrefetchedAccount = (accountId: string) => takePrefetched<AccountRow>(`account:${accountId}`);
+export const takePrefetchedAccount = (accountId: string) => takePrefetched<AccountRow>(`account:${accountId}`, false);
+
+/** An account row findAccount has just read itself, for the rest of this request. */
+export function prefetchAccount(row: AccountRow): void {
+  const request = currentRequest();
+  if (request) prefetchedRows(request).set(`account:${row.id}`, row);
+}
+
+/** A grant the caller has just read some other way, for this request's next Grant.find of it. */
+export function prefetchGrant(grantId: string, payload: AdapterPayload): void {
+  const request = currentRequest();
+  if (request) prefetchedRows(request).set(`grant:${grantId}`, payload);
+}
 
 /** A request that writes a grant must read it back from the database, not from what it prefetched. */
 export function forgetPrefetchedGrant(grantId: string): void {
