@@ -1,6 +1,6 @@
 /**
  * `npm test`: the whole suite, the way CI runs it.
- *   1. type-check (tsc --noEmit, strict)
+ *   1. type-check (tsc --noEmit, strict), then compile src/ to dist/ if it changed (scripts/build.js)
  *   2. every test file against the embedded database (PGlite)
  *   3. every test file again against a real PostgreSQL server — TEST_DATABASE_URL if given,
  *      otherwise a throwaway server started here from the machine's PostgreSQL binaries.
@@ -35,6 +35,13 @@ const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-r
 let ok = true;
 
 if (!args.length) ok = run('type-check', process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', repoRoot]) && ok;
+
+// The tests start the compiled server (dist/), as `npm start` does: compile it now if the sources
+// changed, and make the template new embedded databases are copied from if it is missing.
+if (!run('build (dist/, embedded database template)', process.execPath, [path.join(repoRoot, 'scripts/build.js'), '--if-stale'])) {
+  console.log('\nThe build failed; no tests were run.');
+  process.exit(1);
+}
 
 if (onlyBackend !== 'postgres') ok = run('tests on the embedded database (PGlite)', process.execPath, testArgs, { TEST_DATABASE_URL: '' }) && ok;
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `latchkey` command. Latchkey is written in TypeScript and runs through tsx; this shim
-// registers it and hands over to src/cli/main.ts.
-import { register } from 'tsx/esm/api';
+// The `latchkey` command. Latchkey is written in TypeScript and runs as plain JavaScript compiled
+// into dist/ (scripts/build.js, run by `npm install`); a checkout whose sources changed since is
+// recompiled first (a fraction of a second), so this never runs stale code.
+import { ensureBuilt } from '../../scripts/build.js';
 
-register();
-await import('./main.ts');
+await ensureBuilt();
+await import('../../dist/cli/main.js');

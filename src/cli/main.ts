@@ -295,6 +295,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const config = loadConfigFromEnvironment();
     if (key === 'serve') {
+      // The database (PGlite: WebAssembly PostgreSQL) opens while the server's modules load.
+      const { startOpeningDatabase } = await import('../storage/database.ts');
+      startOpeningDatabase(config);
       const { startServer } = await import('../server.ts');
       const server = await startServer(config);
       const stop = async () => {

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { Config } from '../config/config.ts';
 import { PrismaClient } from './generated/client.ts';
+import { seedFromTemplate } from './pglite-template.ts';
 import { sqlFromPglite, sqlFromPgPool, type SqlClient } from './sql.ts';
 
 export type Prisma = InstanceType<typeof PrismaClient>;
@@ -28,7 +29,29 @@ export interface Database {
 
 const CHANNEL = 'latchkey_changes';
 
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'>): Promise<Database> {
+type DatabaseSettings = Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'>;
+
+let early: { settings: DatabaseSettings; db: Promise<Database> } | undefined;
+
+/**
+ * Starts opening the database now, so that it opens while the rest of the server is still
+ * loading (`latchkey serve`); the next openDatabase() with the same settings takes it over.
+ */
+export function startOpeningDatabase(config: DatabaseSettings): void {
+  const settings = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, databasePoolSize: config.databasePoolSize };
+  const db = config.databaseUrl ? openPostgres(config.databaseUrl, config.databasePoolSize) : openPglite(config.dataDir);
+  // A failure is reported to whoever takes the handle over.
+  db.catch(() => {});
+  early = { settings, db };
+}
+
+export async function openDatabase(config: DatabaseSettings): Promise<Database> {
+  if (early) {
+    const { settings, db } = early;
+    early = undefined;
+    if (settings.databaseUrl === config.databaseUrl && settings.dataDir === config.dataDir && settings.databasePoolSize === config.databasePoolSize) return db;
+    await db.then((opened) => opened.close()).catch(() => {});
+  }
   return config.databaseUrl ? openPostgres(config.databaseUrl, config.databasePoolSize) : openPglite(config.dataDir);
 }
 
@@ -105,10 +128,23 @@ function takeOwnership(dataDir: string): () => void {
   return () => rmSync(lockFile, { force: true });
 }
 
+/**
+ * PostgreSQL settings for the embedded database, on top of PGlite's own. initdb's
+ * shared_buffers = 128MB lives inside the server process's WebAssembly memory and, once pages
+ * were used, stays resident: 32 MB (4,096 pages) holds Latchkey's hot rows (live tokens,
+ * clients, keys) and costs ~100 MB less RSS; the operating system's page cache still holds the
+ * rest of the files. Durability settings are PGlite's, unchanged.
+ */
+const PGLITE_SETTINGS = ['-c', 'shared_buffers=32MB'];
+
 async function openPglite(dataDir: string): Promise<Database> {
   const release = takeOwnership(dataDir);
   try {
-    const db = await PGlite.create(path.join(dataDir, 'pglite'));
+    const pgdata = path.join(dataDir, 'pglite');
+    // A new DATA_DIR starts from a copy of an empty database made at install time instead of
+    // running initdb here (src/storage/pglite-template.ts); without a template PGlite runs initdb.
+    await seedFromTemplate(pgdata);
+    const db = await PGlite.create(pgdata, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] });
     const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
     const events = new EventEmitter();
     return {

@@ -16,7 +16,8 @@
  * and ends with issue 7's targets: measured figure, PASS/MISS and by how much.
  *
  *   npm run bench                                  embedded PGlite
- *   npm run bench -- --postgres                    a throwaway PostgreSQL server (or BENCH_DATABASE_URL)
+ *   npm run bench -- --postgres                    a throwaway PostgreSQL server (or BENCH_DATABASE_URL), over TCP on 127.0.0.1
+ *   npm run bench -- --postgres --unix-socket      the same server through its unix-domain socket (PostgreSQL on the same host)
  *   npm run bench -- --duration 10 --warmup 2 --rounds 2 --concurrency 16
  *   npm run bench -- --profile                     also CPU-profile the Latchkey server, print its hot spots
  *   npm run bench -- --only refresh,signin         some paths only (token, introspection, refresh, signin, coldstart)
@@ -52,6 +53,7 @@ const LATCHKEY_BENCH_ENV: Record<string, string> = {
 const { values: flags } = parseArgs({
   options: {
     postgres: { type: 'boolean', default: false },
+    'unix-socket': { type: 'boolean', default: false },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '16' },
@@ -65,7 +67,7 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   console.log(
-    'npm run bench -- [--postgres] [--duration <s>] [--warmup <s>] [--rounds <n>] [--concurrency <n>] [--signin-concurrency <n>] [--users <n>] [--profile]\n' +
+    'npm run bench -- [--postgres [--unix-socket]] [--duration <s>] [--warmup <s>] [--rounds <n>] [--concurrency <n>] [--signin-concurrency <n>] [--users <n>] [--profile]\n' +
       '                 [--only token,introspection,refresh,signin,coldstart]\n' +
       '  --duration: measured seconds per path and server, split into --rounds windows that alternate the servers (Latchkey-only paths: one window)\n' +
       '  --concurrency: requests in flight (and refresh-token chains); --signin-concurrency: sign-ins in flight; --users: distinct users signing in\n' +
@@ -269,17 +271,22 @@ interface ColdStart {
 
 /**
  * `latchkey serve` as an operator starts it, embedded PGlite: spawn → first 200 on discovery, on a
- * fresh DATA_DIR (initdb, migrations, first keys) and again on the same DATA_DIR after SIGTERM.
- * The clock includes Node and tsx loading the TypeScript sources (what `npm start` does).
+ * fresh DATA_DIR (a copy of the install-time template database, migrations, first keys) and again
+ * on the same DATA_DIR after SIGTERM. It runs what `npm start` runs after its up-to-date check: the
+ * compiled dist/cli/main.js with the start script's Node options (test/support/latchkey.ts compiled
+ * it if the sources changed).
  */
 async function coldStart(): Promise<ColdStart> {
+  // The template of a new embedded database is made by `npm install`; a no-op unless it was deleted.
+  await (await import('../../scripts/build.js')).ensureTemplate();
+  const { serverArgs } = await import('../support/latchkey.ts');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-cold-'));
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
   const once = async (): Promise<{ ms: number; child: ChildProcess }> => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, serverArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
@@ -349,8 +356,12 @@ async function main() {
       storage = `PostgreSQL from BENCH_DATABASE_URL (${new URL(process.env.BENCH_DATABASE_URL).host}; a fresh database on it, dropped afterwards)`;
     } else {
       pg = await startPostgres();
-      process.env.TEST_DATABASE_URL = pg.url;
-      storage = `PostgreSQL, throwaway server on 127.0.0.1:${pg.port} (test/support/postgres.ts; fsync on)`;
+      // Its socket directory is the one holding its data directory (test/support/postgres.ts).
+      const socketDir = path.dirname(pg.dataDir);
+      process.env.TEST_DATABASE_URL = flags['unix-socket'] ? `${pg.url}?host=${encodeURIComponent(socketDir)}` : pg.url;
+      storage = flags['unix-socket']
+        ? `PostgreSQL, throwaway server through its unix socket in ${socketDir} (test/support/postgres.ts; fsync on)`
+        : `PostgreSQL, throwaway server on 127.0.0.1:${pg.port} (test/support/postgres.ts; fsync on)`;
     }
   } else {
     delete process.env.TEST_DATABASE_URL;

@@ -5,15 +5,29 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBuilt } from '../../scripts/build.js';
 import { createDatabase, dropDatabase } from './postgres.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const nodeBinary = process.execPath;
+
+// The tests run what users run: the server compiled into dist/, started with the Node options of
+// `npm start` (package.json), and the `latchkey` command (src/cli/bin.js). Compiled again here if
+// the sources changed since the last build, so a stale dist/ is never what gets tested.
+await ensureBuilt();
+/** `npm start`'s command line after `node`, e.g. ['--max-semi-space-size=16', 'dist/cli/main.js', 'serve']. */
+export const serverArgs: string[] = (() => {
+  const start: string = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).scripts.start;
+  const [node, ...args] = start.trim().split(/\s+/);
+  if (node !== 'node' || !args.includes('dist/cli/main.js')) throw new Error(`unexpected start script in package.json: ${start}`);
+  return args;
+})();
+const cliBin = 'src/cli/bin.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -74,7 +88,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
   let log = '';
 
   const launch = async () => {
-    child = spawn(nodeBinary, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(nodeBinary, serverArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (log += d));
     child.stderr!.on('data', (d) => (log += d));
     const deadline = Date.now() + 60_000;
@@ -98,7 +112,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
 
   const cli: Latchkey['cli'] = (args, options = {}) =>
     new Promise((resolve) => {
-      const proc = spawn(nodeBinary, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const proc = spawn(nodeBinary, [cliBin, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       proc.stdout.on('data', (d) => (stdout += d));
