@@ -5,7 +5,7 @@
 set -eu
 AUDIENCE="${NOTES_AUDIENCE:-https://notes.example.com/api}"
 FORMAT="${NOTES_TOKEN_FORMAT:-jwt}"   # jwt (verified locally) or opaque (introspected)
-LATCHKEY="node --import tsx src/cli/main.ts"
+LATCHKEY="npm run --silent latchkey --"   # Node 24 from node_modules/.bin
 
 $LATCHKEY api create --name "Notes" --audience "$AUDIENCE" \
   --scope notes:read=read --scope notes:write=write --token-format "$FORMAT"

@@ -1,13 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Services } from '../context.ts';
 import { deleteEphemeral, putEphemeral, takeEphemeral } from '../interactions/ephemeral-store.ts';
@@ -22,6 +18,9 @@ import { deleteEphemeral, putEphemeral, takeEphemeral } from '../interactions/ep
 type Deps = Pick<Services, 'db' | 'config'>;
 
 const CHALLENGE_TTL_MS = 120_000;
+
+/** Loaded on the first ceremony: most processes (and every token request) never need it, and it costs ~10 MB and 0.1 s at start. */
+const simpleWebAuthn = () => import('@simplewebauthn/server');
 
 export function relyingParty(config: Pick<Services['config'], 'issuer'>) {
   const url = new URL(config.issuer);
@@ -60,7 +59,7 @@ export async function listPasskeys(deps: Pick<Services, 'db'>, userId: string): 
 export async function registrationOptions(deps: Deps, user: { id: string; email: string }, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const { rpID, rpName } = relyingParty(deps.config);
   const existing = await deps.db.prisma.webauthnCredential.findMany({ where: { userId: user.id }, select: { id: true, transports: true } });
-  const options = await generateRegistrationOptions({
+  const options = await (await simpleWebAuthn()).generateRegistrationOptions({
     rpName,
     rpID,
     userName: user.email,
@@ -89,7 +88,7 @@ export async function finishRegistration(
   const { rpID, origin } = relyingParty(deps.config);
   let verification;
   try {
-    verification = await verifyRegistrationResponse({
+    verification = await (await simpleWebAuthn()).verifyRegistrationResponse({
       response,
       expectedChallenge: stored.challenge,
       expectedOrigin: origin,
@@ -132,7 +131,7 @@ export async function authenticationOptions(
   const allow = userId ? await deps.db.prisma.webauthnCredential.findMany({ where: { userId }, select: { id: true, transports: true } }) : [];
   if (userId && !allow.length) return undefined;
   const userVerification = purpose === 'passkey' ? 'required' : 'preferred';
-  const options = await generateAuthenticationOptions({
+  const options = await (await simpleWebAuthn()).generateAuthenticationOptions({
     rpID,
     allowCredentials: allow.map((c) => ({ id: c.id, transports: c.transports })),
     userVerification,
@@ -162,7 +161,7 @@ export async function finishAuthentication(
   const { rpID, origin } = relyingParty(deps.config);
   let verification;
   try {
-    verification = await verifyAuthenticationResponse({
+    verification = await (await simpleWebAuthn()).verifyAuthenticationResponse({
       response,
       expectedChallenge: stored.challenge,
       expectedOrigin: origin,

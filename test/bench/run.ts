@@ -11,7 +11,7 @@
  *   3. refresh_token with rotation: each worker holds its own chain (set up by signing in through
  *      the real login and consent pages, test/bench/signin.ts) and sends the newest token
  *   4. full sign-in: login page, password (argon2id), consent remembered, code → token
- *   5. cold start: `latchkey serve` on a fresh DATA_DIR (PGlite initdb + migrations), and again on
+ *   5. cold start: `npm start`'s command on a fresh DATA_DIR (template copy + migrations), and again on
  *      the same DATA_DIR (restart), spawn → first 200 on discovery; idle RSS
  * and ends with issue 7's targets: measured figure, PASS/MISS and by how much.
  *

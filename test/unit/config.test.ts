@@ -124,7 +124,7 @@ describe('production refuses unsafe settings, with a one-line reason', () => {
   test('`latchkey serve` with an http issuer in production exits 2 with that one line, before listening', () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-config-'));
     tempDirs.push(dataDir);
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], {
+    const result = spawnSync(process.execPath, ['src/cli/bin.js', 'serve'], {
       cwd: repoRoot,
       encoding: 'utf8',
       timeout: 30_000,
