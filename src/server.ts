@@ -13,7 +13,7 @@ import { errorHandler } from './http/error-handler.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { viewsDir } from './http/views.ts';
 import { interactionRoutes } from './interactions/routes.ts';
-import { portalRoutes } from './portal/routes.ts';
+import { PORTAL_BASE, portalRoutes } from './portal/routes.ts';
 import { secondFactorAssets } from './interactions/second-factor-assets.ts';
 import { deleteRetiredKeys } from './keys/signing-keys.ts';
 import { buildProvider } from './oidc/build.ts';
@@ -86,13 +86,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const csrfSecret = cookieKeys[0]!;
   const interactions = interactionRoutes(services, holder, csrfSecret);
   const account = accountRoutes(services, holder, csrfSecret);
-  app.use(interactions.routes()).use(interactions.allowedMethods());
-  app.use(account.routes()).use(account.allowedMethods());
   // Developer portal (/developer) and operator control of clients (/admin/api/clients).
   const portal = portalRoutes(services, holder, csrfSecret);
   const adminClients = adminClientRoutes(services, holder);
-  app.use(portal.routes()).use(portal.allowedMethods());
-  app.use(adminClients.routes()).use(adminClients.allowedMethods());
+  // Each router only sees its own paths: token requests skip their route matching.
+  for (const [prefix, router] of [
+    ['/interaction', interactions],
+    ['/account', account],
+    [PORTAL_BASE, portal],
+    ['/admin/api/clients', adminClients],
+  ] as const) {
+    const routes: Koa.Middleware<any, any> = router.routes();
+    const allowedMethods: Koa.Middleware<any, any> = router.allowedMethods();
+    app.use((ctx, next) => (ctx.path === prefix || ctx.path.startsWith(`${prefix}/`) ? routes(ctx, () => allowedMethods(ctx, next)) : next()));
+  }
   app.use(holder.middleware());
 
   // The control socket opens before the HTTP listener: once the server answers HTTP, local

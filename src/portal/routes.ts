@@ -14,7 +14,8 @@ import { clientMetadataValidator } from '../oidc/client-validation.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { finishSignIn, signedInUser, startSignIn } from '../oidc/first-party-session.ts';
 
-const BASE = '/developer';
+export const PORTAL_BASE = '/developer';
+const BASE = PORTAL_BASE;
 const STATE_COOKIE = 'latchkey.developer_state';
 const script = readFileSync(path.join(viewsDir, 'assets/portal.js'));
 
