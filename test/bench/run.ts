@@ -279,11 +279,11 @@ interface ColdStart {
 async function coldStart(): Promise<ColdStart> {
   // The template of a new embedded database is made by `npm install`; a no-op unless it was deleted.
   await (await import('../../scripts/build.js')).ensureTemplate();
-  const { serverArgs } = await import('../support/latchkey.ts');
+  const { serverArgs, serverEnv } = await import('../support/latchkey.ts');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-bench-cold-'));
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...serverEnv };
   const once = async (): Promise<{ ms: number; child: ChildProcess }> => {
     const t0 = performance.now();
     const child = spawn(process.execPath, serverArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -20,13 +20,22 @@ const nodeBinary = process.execPath;
 // `npm start` (package.json), and the `latchkey` command (src/cli/bin.js). Compiled again here if
 // the sources changed since the last build, so a stale dist/ is never what gets tested.
 await ensureBuilt();
-/** `npm start`'s command line after `node`, e.g. ['--max-semi-space-size=16', 'dist/cli/main.js', 'serve']. */
-export const serverArgs: string[] = (() => {
+/**
+ * `npm start`'s command line: the environment assignments before `node` (e.g. MALLOC_ARENA_MAX=2)
+ * and the arguments after it (e.g. ['--max-semi-space-size=16', 'dist/cli/main.js', 'serve']).
+ */
+const startCommand = (() => {
   const start: string = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).scripts.start;
-  const [node, ...args] = start.trim().split(/\s+/);
-  if (node !== 'node' || !args.includes('dist/cli/main.js')) throw new Error(`unexpected start script in package.json: ${start}`);
-  return args;
+  const words = start.trim().split(/\s+/);
+  const assignments = words.slice(0, words.indexOf('node'));
+  const args = words.slice(words.indexOf('node') + 1);
+  if (!words.includes('node') || !args.includes('dist/cli/main.js') || !assignments.every((a) => /^[A-Z_][A-Z0-9_]*=\S*$/.test(a))) {
+    throw new Error(`unexpected start script in package.json: ${start}`);
+  }
+  return { env: Object.fromEntries(assignments.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])) as Record<string, string>, args };
 })();
+export const serverArgs: string[] = startCommand.args;
+export const serverEnv: Record<string, string> = startCommand.env;
 const cliBin = 'src/cli/bin.js';
 
 export async function freePort(): Promise<number> {
@@ -81,6 +90,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     ISSUER: `http://${options.hostname ?? '127.0.0.1'}:${port}`,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
+    ...serverEnv,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...extraEnv,
   };

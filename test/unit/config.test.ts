@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import os, { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { assertSafeForProduction, ConfigError, loadConfig } from '../../src/config/config.ts';
 import { openDatabase } from '../../src/storage/database.ts';
@@ -54,7 +54,8 @@ describe('defaults', () => {
     assert.equal(config.trustProxy, false);
     assert.equal(config.encryptionKey, undefined, 'development without ENCRYPTION_KEY uses a key file');
     assert.equal(config.cookieKeys, undefined, 'development without COOKIE_KEYS generates and stores keys');
-    assert.deepEqual(config.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, maxConcurrent: 4 });
+    assert.deepEqual(config.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, maxConcurrent: Math.min(4, availableParallelism()) });
+    assert.equal(loadConfig({ ARGON2_MAX_CONCURRENT: '6' }).argon2.maxConcurrent, 6);
     assert.ok(config.ttl.authorizationCode <= 60, 'authorization codes live at most 60 s by default');
   });
 
