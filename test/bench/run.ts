@@ -408,6 +408,8 @@ async function main() {
     ]);
     const lk: Target = { label: 'Latchkey', issuer: latchkey.issuer, pid: () => latchkey!.pid(), clientId: client.client_id, clientSecret: client.client_secret };
     log(`Latchkey up at ${lk.issuer} (pid ${lk.pid()}), set up through the CLI in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
+    // Before any password was hashed: argon2id's 19 MiB per hash stays with the allocator afterwards (docs/operations.md).
+    const beforeSignIns = memoryOf(lk.pid()!);
 
     // --- Users and a web client for the refresh and sign-in paths, through the CLI; first sign-ins through the pages.
     const userScope = `openid offline_access ${JWT_API.scope} ${JWT_API.writeScope}`;
@@ -634,15 +636,21 @@ async function main() {
     throughputRow('full sign-in', own.signin, TARGETS.signInPerCore, '15/s per vCPU');
     rows.push(['cold start, fresh DATA_DIR', `<= ${TARGETS.coldStartMs} ms (PGlite)`, cold ? `${fmt(cold.firstMs, 0)} ms` : '–', cold ? verdict(cold.firstMs, TARGETS.coldStartMs, 'max', 'ms') : 'not measured']);
     rows.push(['cold start, restart', `<= ${TARGETS.coldStartMs} ms (PGlite)`, cold ? `${fmt(cold.restartMs, 0)} ms` : '–', cold ? verdict(cold.restartMs, TARGETS.coldStartMs, 'max', 'ms') : 'not measured']);
+    // Judged on the storage under test, after the set-up (sign-ins included: the larger figure).
+    // The embedded cold start's RSS is shown beside it when this run is on a PostgreSQL server.
     const idle = idleMemory?.rssMb ?? NaN;
-    rows.push(['RSS idle', `<= ${TARGETS.idleRssMb} MB (Keycloak 1,250 MB)`, `${fmt(idle, 0)} MB after set-up${cold ? `; ${fmt(cold.idleRssMb, 0)} MB after a bare restart` : ''}`, verdict(Math.max(idle, cold?.idleRssMb ?? -Infinity), TARGETS.idleRssMb, 'max', 'MB')]);
+    const signInsDone = wanted('refresh') || wanted('signin');
+    const idleText = signInsDone ? `${fmt(beforeSignIns?.rssMb ?? NaN, 0)} MB before sign-ins, ${fmt(idle, 0)} MB after set-up` : `${fmt(idle, 0)} MB after set-up`;
+    const coldText = cold && wantPostgres ? `; PGlite after a restart ${fmt(cold.idleRssMb, 0)} MB` : '';
+    const idleJudged = wantPostgres ? idle : Math.max(idle, cold?.idleRssMb ?? -Infinity);
+    rows.push(['RSS idle', `<= ${TARGETS.idleRssMb} MB (Keycloak 1,250 MB)`, `${idleText}${coldText}`, verdict(idleJudged, TARGETS.idleRssMb, 'max', 'MB')]);
     rows.push([
       'RSS under client_credentials',
       `<= ${TARGETS.loadRssMb} MB`,
       loadMemory ? `${fmt(loadRssMax, 0)} MB max sampled (VmHWM since start ${fmt(loadMemory.peakMb, 0)} MB)` : '–',
       verdict(loadRssMax, TARGETS.loadRssMb, 'max', 'MB'),
     ]);
-    const widths = [30, 46, 52];
+    const widths = [30, 46, 80];
     const th = `${pad('target', widths[0]!)}${pad('wanted', widths[1]!)}${pad('measured', widths[2]!)}verdict`;
     log(th);
     log('-'.repeat(th.length + 30));
