@@ -85,7 +85,7 @@ const commands: Record<string, Command> = {
   'api list': { usage: 'latchkey api list\n  Lists registered APIs and their scopes.', options: {}, operation: 'api.list', input: () => ({}) },
   'client create': {
     usage:
-      'latchkey client create --name <name> [--type web|spa|native|service] [--redirect-uri <uri>]… [--post-logout-redirect-uri <uri>]… [--cors-origin <origin>]… [--description <text>] [--logo-uri|--client-uri|--policy-uri|--tos-uri <https URL>] [--owner <e-mail>] [--auth-method private_key_jwt --jwks-file <public-jwks.json>] [--require-par] [--require-signed-request] [--dpop-bound] --scope "<scopes>"\n  Registers an app. The client secret (web and service apps) is shown once; a private_key_jwt app gets none.',
+      'latchkey client create --name <name> [--type web|spa|native|service] [--redirect-uri <uri>]… [--post-logout-redirect-uri <uri>]… [--cors-origin <origin>]… [--description <text>] [--logo-uri|--client-uri|--policy-uri|--tos-uri <https URL>] [--owner <e-mail>] [--auth-method private_key_jwt --jwks-file <public-jwks.json>] [--require-par] [--require-signed-request] [--dpop-bound] [--id-token-alg RS256|ES256] --scope "<scopes>"\n  Registers an app. The client secret (web and service apps) is shown once; a private_key_jwt app gets none.',
     options: {
       name: { type: 'string' },
       type: { type: 'string' },
@@ -104,6 +104,7 @@ const commands: Record<string, Command> = {
       'require-par': { type: 'boolean' },
       'require-signed-request': { type: 'boolean' },
       'dpop-bound': { type: 'boolean' },
+      'id-token-alg': { type: 'string' },
     },
     operation: 'client.create',
     input: (v) => {
@@ -217,8 +218,14 @@ function clientSecurityFlags(v: Record<string, any>) {
     ...(v['require-par'] ? { requirePar: true } : {}),
     ...(v['require-signed-request'] ? { requireSignedRequestObject: true } : {}),
     ...(v['dpop-bound'] ? { dpopBoundAccessTokens: true } : {}),
+    ...(v['id-token-alg'] !== undefined ? { idTokenSigningAlg: idTokenAlg(v['id-token-alg']) } : {}),
   };
   return Object.keys(security).length ? security : undefined;
+}
+
+function idTokenAlg(value: string): 'RS256' | 'ES256' {
+  if (value !== 'RS256' && value !== 'ES256') throw new InputError('--id-token-alg takes RS256 (the default, what every relying party accepts) or ES256');
+  return value;
 }
 
 function print(result: unknown, json: boolean) {

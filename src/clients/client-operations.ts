@@ -48,6 +48,7 @@ export const clientSchemas = {
         requirePar: z.boolean().optional(),
         requireSignedRequestObject: z.boolean().optional(),
         dpopBoundAccessTokens: z.boolean().optional(),
+        idTokenSigningAlg: z.enum(['RS256', 'ES256']).optional(),
       })
       .optional(),
   }),

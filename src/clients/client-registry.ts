@@ -49,6 +49,8 @@ export interface ClientSecurity {
   requirePar?: boolean;
   requireSignedRequestObject?: boolean;
   dpopBoundAccessTokens?: boolean;
+  /** ID tokens signed with ES256 instead of the default RS256 (~0.1 ms instead of ~0.45 ms of CPU each) */
+  idTokenSigningAlg?: 'RS256' | 'ES256';
 }
 
 function securityMetadata(type: ClientType, security: ClientSecurity | undefined): Record<string, unknown> {
@@ -56,11 +58,13 @@ function securityMetadata(type: ClientType, security: ClientSecurity | undefined
   const interactive = type !== 'service';
   if (security.jwks && type !== 'web' && type !== 'service') throw new InputError('private_key_jwt is for web and service apps (single-page and native apps cannot keep a key)');
   if (!interactive && (security.requirePar || security.requireSignedRequestObject)) throw new InputError('service clients make no authorization requests; PAR and signed requests do not apply');
+  if (!interactive && security.idTokenSigningAlg) throw new InputError('service clients get no ID tokens; --id-token-alg does not apply');
   return {
     ...(security.jwks ? { token_endpoint_auth_method: 'private_key_jwt', jwks: security.jwks } : {}),
     ...(security.requirePar ? { require_pushed_authorization_requests: true } : {}),
     ...(security.requireSignedRequestObject ? { require_signed_request_object: true } : {}),
     ...(security.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
+    ...(security.idTokenSigningAlg ? { id_token_signed_response_alg: security.idTokenSigningAlg } : {}),
   };
 }
 
@@ -150,7 +154,7 @@ export async function updateClient(
   const candidate = buildMetadata({ ...input, type }, oidc);
   const apiScopes = await resolveApiScopes(services, api);
   const previous = row.metadata as Record<string, unknown>;
-  // An edit keeps the app's keys, private_key_jwt and PAR/JAR/DPoP settings (set by the CLI or DCR).
+  // An edit keeps the app's keys, private_key_jwt, PAR/JAR/DPoP and ID-token settings (set by the CLI or DCR).
   const kept = Object.fromEntries(SIGNED_REQUEST_FIELDS.filter((f) => previous[f] !== undefined).map((f) => [f, previous[f]]));
   if (previous.token_endpoint_auth_method === 'private_key_jwt') kept.token_endpoint_auth_method = 'private_key_jwt';
   const { client_secret: _s, ...metadata } = await validate({

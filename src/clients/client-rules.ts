@@ -36,9 +36,9 @@ const UNSUPPORTED_FIELDS = ['jwks_uri', 'sector_identifier_uri', 'request_uris',
 
 /**
  * Signed requests and sender-constrained tokens (docs/operating-securely.md): an inline public
- * `jwks` (for private_key_jwt and signed request objects), PAR and JAR requirements, DPoP.
- * Accepted from DCR as oidc-provider validates them; the CLI sets them with flags, and a portal
- * edit keeps them.
+ * `jwks` (for private_key_jwt and signed request objects), PAR and JAR requirements, DPoP; and
+ * the ID-token signing algorithm. Accepted from DCR as oidc-provider validates them; the CLI
+ * sets them with flags, and a portal edit keeps them.
  */
 export const SIGNED_REQUEST_FIELDS = [
   'jwks',
@@ -47,6 +47,7 @@ export const SIGNED_REQUEST_FIELDS = [
   'require_signed_request_object',
   'request_object_signing_alg',
   'dpop_bound_access_tokens',
+  'id_token_signed_response_alg',
 ] as const;
 
 /** Fields only Latchkey itself may set (security rule 28). */

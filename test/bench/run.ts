@@ -18,6 +18,7 @@
  *   npm run bench                                  embedded PGlite
  *   npm run bench -- --postgres                    a throwaway PostgreSQL server (or BENCH_DATABASE_URL), over TCP on 127.0.0.1
  *   npm run bench -- --postgres --unix-socket      the same server through its unix-domain socket (PostgreSQL on the same host)
+ *   npm run bench -- --id-token-alg ES256          the sign-in/refresh web client gets ES256 ID tokens (default RS256)
  *   npm run bench -- --duration 10 --warmup 2 --rounds 2 --concurrency 16
  *   npm run bench -- --profile                     also CPU-profile the Latchkey server, print its hot spots
  *   npm run bench -- --only refresh,signin         some paths only (token, introspection, refresh, signin, coldstart)
@@ -54,6 +55,7 @@ const { values: flags } = parseArgs({
   options: {
     postgres: { type: 'boolean', default: false },
     'unix-socket': { type: 'boolean', default: false },
+    'id-token-alg': { type: 'string', default: 'RS256' },
     duration: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '16' },
@@ -67,7 +69,7 @@ const { values: flags } = parseArgs({
 });
 if (flags.help) {
   console.log(
-    'npm run bench -- [--postgres [--unix-socket]] [--duration <s>] [--warmup <s>] [--rounds <n>] [--concurrency <n>] [--signin-concurrency <n>] [--users <n>] [--profile]\n' +
+    'npm run bench -- [--postgres [--unix-socket]] [--id-token-alg RS256|ES256] [--duration <s>] [--warmup <s>] [--rounds <n>] [--concurrency <n>] [--signin-concurrency <n>] [--users <n>] [--profile]\n' +
       '                 [--only token,introspection,refresh,signin,coldstart]\n' +
       '  --duration: measured seconds per path and server, split into --rounds windows that alternate the servers (Latchkey-only paths: one window)\n' +
       '  --concurrency: requests in flight (and refresh-token chains); --signin-concurrency: sign-ins in flight; --users: distinct users signing in\n' +
@@ -421,7 +423,7 @@ async function main() {
       await Promise.all(users.map((u) => latchkey!.cliJson(['user', 'create', '--email', u.email, '--password-stdin'], { stdin: `${u.password}\n` })));
       const redirectUri = 'http://127.0.0.1:9/callback'; // never contacted: the code is taken from the Location header
       const webClient = await latchkey.cliJson<{ client_id: string; client_secret: string }>([
-        'client', 'create', '--name', 'bench web', '--type', 'web', '--redirect-uri', redirectUri, '--scope', userScope,
+        'client', 'create', '--name', 'bench web', '--type', 'web', '--redirect-uri', redirectUri, '--scope', userScope, '--id-token-alg', flags['id-token-alg']!,
       ]);
       web = { issuer: latchkey.issuer, clientId: webClient.client_id, clientSecret: webClient.client_secret, redirectUri };
       // One chain per load worker, users round-robin; prompt=consent, answered read-write. Four at a time.
@@ -434,6 +436,7 @@ async function main() {
         );
         for (const r of batch) {
           if (!r.sawConsent || !r.refreshToken || !r.idToken) throw new Error(`first sign-in: expected consent, a refresh token and an ID token, got ${JSON.stringify({ ...r, accessToken: '…' })}`);
+          if (decodeProtectedHeader(r.idToken).alg !== flags['id-token-alg']) throw new Error(`first sign-in: ID token signed with ${decodeProtectedHeader(r.idToken).alg}, not ${flags['id-token-alg']}`);
           const claims = decodeJwt(r.accessToken);
           if (claims.aud !== JWT_API.audience || claims.scope !== `${JWT_API.scope} ${JWT_API.writeScope}`)
             throw new Error(`first sign-in: unexpected access token ${JSON.stringify(claims)}`);
@@ -443,7 +446,7 @@ async function main() {
       const again = await signIn(web, { ...users[0]!, scope: `openid ${JWT_API.scope} ${JWT_API.writeScope}`, resource: JWT_API.audience, consent: false });
       if (again.sawConsent) throw new Error('second sign-in showed the consent page');
       log(
-        `${users.length} users (CLI) and a web client set up, ${chainCount} sign-ins with consent through the login and consent pages (refresh-token chains) ` +
+        `${users.length} users (CLI) and a web client (${flags['id-token-alg']} ID tokens) set up, ${chainCount} sign-ins with consent through the login and consent pages (refresh-token chains) ` +
           `in ${((Date.now() - userSetup) / 1000).toFixed(1)} s; checked: second sign-in skips consent`,
       );
     }

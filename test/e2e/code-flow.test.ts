@@ -198,6 +198,36 @@ describe('authorization code flow with consent', () => {
     });
   });
 
+  test('client create --id-token-alg ES256: ES256 ID tokens at the code exchange and on refresh; service apps refuse the flag', async () => {
+    const es = await latchkey.cliJson([
+      'client', 'create', '--name', 'Modern RP', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid offline_access notes:read', '--id-token-alg', 'ES256',
+    ]);
+    const esConfig = await oidc.discovery(new URL(latchkey.issuer), es.client_id, { client_secret: es.client_secret, id_token_signed_response_alg: 'ES256' }, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const user = await newUser('es256');
+    await withContext(async (ctx) => {
+      const result = await authorizeInBrowser(await ctx.newPage(), esConfig, { scope: 'openid offline_access notes:read', resource: NOTES, prompt: 'consent' }, { login: user, consent: 'read-only' });
+      const first = await redeem(esConfig, result);
+      const refreshed = await oidc.refreshTokenGrant(esConfig, first.refresh_token!, { resource: NOTES });
+      for (const idToken of [first.id_token!, refreshed.id_token!]) {
+        const { protectedHeader, payload } = await jwtVerify(idToken, jwks, { issuer: latchkey.issuer, audience: es.client_id });
+        assert.equal(protectedHeader.alg, 'ES256');
+        assert.ok(payload.sub);
+      }
+      // Same user and session, the app created without the flag: RS256, the OpenID Connect default.
+      const plain = await redeem(config, await authorizeInBrowser(await ctx.newPage(), config, { scope: 'openid notes:read', resource: NOTES, prompt: 'consent' }, { consent: 'read-only' }));
+      const { protectedHeader } = await jwtVerify(plain.id_token!, jwks, { issuer: latchkey.issuer, audience: web.client_id });
+      assert.equal(protectedHeader.alg, 'RS256', 'without the flag ID tokens stay RS256');
+    });
+    const service = await latchkey.cli(['client', 'create', '--name', 'S', '--type', 'service', '--scope', 'notes:read', '--id-token-alg', 'ES256']);
+    assert.equal(service.code, 2);
+    assert.match(service.stderr, /service clients get no ID tokens/);
+    const bad = await latchkey.cli(['client', 'create', '--name', 'W', '--redirect-uri', REDIRECT_URI, '--scope', 'openid', '--id-token-alg', 'HS256']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--id-token-alg takes RS256/);
+  });
+
   test('introspection and revocation of a refresh token', async () => {
     const user = await newUser('introspect');
     await withContext(async (ctx) => {
