@@ -47,7 +47,8 @@ interface Waiter {
 /** Rows fetched with a token during one HTTP request, by `grant:<id>` / `account:<id>` (null: no such row). */
 const prefetched = new WeakMap<object, Map<string, AdapterPayload | AccountRow | null>>();
 
-const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
+/** The HTTP request oidc-provider is serving in this async context (its AsyncLocalStorage), if any. */
+export const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
 
 export function createPayloadReads(sql: SqlClient): PayloadReads {
   let pending: Map<string, Map<string, Waiter[]>> | undefined;

@@ -1,4 +1,5 @@
-import Provider, { errors } from 'oidc-provider';
+import { errors } from 'oidc-provider';
+import { currentRequest } from './payload-reads.ts';
 import type { SqlClient } from './sql.ts';
 
 /**
@@ -36,7 +37,6 @@ interface HeldConsume {
 }
 
 const alreadyUsed = () => new errors.InvalidGrant('grant request is invalid');
-const currentRequest = (): object | undefined => (Provider as unknown as { ctx?: object }).ctx;
 
 export function createRefreshRotation(sql: SqlClient): RefreshRotation {
   const held = new WeakMap<object, HeldConsume>();
