@@ -82,6 +82,9 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     prisma,
     sql: sqlFromPgPool(pool),
     async notifyChange(topic) {
+      // This instance's caches drop the entry now: waiting for its own notification to come
+      // back left a few milliseconds in which, say, a just-deleted client still worked here.
+      events.emit('change', topic);
       await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, topic]);
     },
     onChange(fn) {
