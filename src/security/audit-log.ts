@@ -11,9 +11,23 @@ import type { SecurityEvent } from './security-events.ts';
 const SECRET_KEY = /(secret|password|passwd|credential|assertion|verifier|cookie|authorization|^code$|^token$|_token$|Token$|jwt|otp|totp_code|recovery)/i;
 const TOKEN_SHAPED = /^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*$|^[A-Za-z0-9_-]{40,}$/;
 
+/** NUL, or a surrogate half without its other half (String.prototype.toWellFormed is ES2024). */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text PostgreSQL can store: `text` and `jsonb` refuse NUL ("unsupported Unicode escape
+ * sequence", "invalid byte sequence … 0x00") and jsonb refuses lone surrogates. Both become
+ * U+FFFD, so a hostile value (`client_id=%00`) is still recorded, visibly altered. Clipping
+ * happens first: cutting a string can split a surrogate pair, and the sanitising repairs that.
+ */
+export function storableText(value: string, maxLength = 500): string {
+  return value.slice(0, maxLength).replace(UNSTORABLE, '\uFFFD');
+}
+
+
 export function sanitizeDetails(value: unknown, depth = 0): unknown {
   if (value === null || value === undefined) return value ?? null;
-  if (typeof value === 'string') return TOKEN_SHAPED.test(value) ? '[redacted]' : value.slice(0, 500);
+  if (typeof value === 'string') return TOKEN_SHAPED.test(value) ? '[redacted]' : storableText(value, 500);
   if (typeof value === 'number' || typeof value === 'boolean') return value;
   if (value instanceof Date) return value.toISOString();
   if (depth > 4) return '[truncated]';
@@ -22,14 +36,14 @@ export function sanitizeDetails(value: unknown, depth = 0): unknown {
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value as Record<string, unknown>).slice(0, 50)) {
       if (SECRET_KEY.test(key)) continue;
-      out[key] = sanitizeDetails(v, depth + 1);
+      out[storableText(key, 100)] = sanitizeDetails(v, depth + 1);
     }
     return out;
   }
-  return String(value).slice(0, 200);
+  return storableText(String(value), 200);
 }
 
-const clip = (v: string | undefined, n = 300) => (v === undefined ? null : v.slice(0, n));
+const clip = (v: string | undefined, n = 300) => (v === undefined ? null : storableText(v, n));
 
 export interface AuditRecorder {
   /** Resolves when every event received so far is written. */
@@ -58,21 +72,7 @@ export function recordAuditEvents(services: Pick<Services, 'db' | 'events' | 'lo
     if (!buffer.length) return;
     const batch = buffer;
     buffer = [];
-    // One statement and one parameter for the whole batch: cheaper than Prisma's createMany,
-    // which binds every column of every row separately.
-    const rows = batch.map((event) => {
-      const row = auditRow(event);
-      return { at: row.at.toISOString(), type: row.type, actor: row.actor, user_id: row.userId, client_id: row.clientId, ip: row.ip, user_agent: row.userAgent, request_id: row.requestId, details: row.details };
-    });
-    const done = services.db.sql
-      .query(
-        `INSERT INTO audit_event (at, type, actor, user_id, client_id, ip, user_agent, request_id, details)
-         SELECT at, type, actor, user_id, client_id, ip, user_agent, request_id, details
-         FROM jsonb_to_recordset($1::jsonb) AS r(at timestamptz, type text, actor text, user_id text, client_id text, ip text, user_agent text, request_id text, details jsonb)`,
-        [JSON.stringify(rows)],
-      )
-      .catch((err) => services.logger.error({ err, events: batch.length }, 'could not write audit events'))
-      .finally(() => pending.delete(done));
+    const done = insertAuditRows(services, batch.map(auditRow)).finally(() => pending.delete(done));
     pending.add(done);
   };
 
@@ -97,10 +97,54 @@ export async function appendAuditEvent(prisma: Prisma, event: SecurityEvent & { 
   await prisma.auditEvent.create({ data: auditRow(event) });
 }
 
-function auditRow(event: SecurityEvent & { at?: Date }) {
+type AuditRowData = ReturnType<typeof auditRow>;
+
+/**
+ * Writes a batch in one statement; if PostgreSQL refuses it (one row it cannot store refuses the
+ * whole statement), each row is written on its own, so one bad event never takes the others
+ * with it. A row that still fails is logged by its type and request id (never its content, which
+ * may be what the database refused) and dropped. Never rejects.
+ */
+export async function insertAuditRows(services: Pick<Services, 'db' | 'logger'>, rows: AuditRowData[]): Promise<void> {
+  if (!rows.length) return;
+  try {
+    await insertAuditBatch(services.db.sql, rows);
+    return;
+  } catch (err) {
+    if (rows.length === 1) return logLostRow(services, rows[0]!, err);
+    services.logger.warn({ err, events: rows.length }, 'audit batch refused: writing its events one by one');
+  }
+  for (const row of rows) {
+    await insertAuditBatch(services.db.sql, [row]).catch((err) => logLostRow(services, row, err));
+  }
+}
+
+function logLostRow(services: Pick<Services, 'logger'>, row: AuditRowData, err: unknown): void {
+  services.logger.error({ err, type: row.type, requestId: row.requestId }, 'could not write an audit event');
+}
+
+/**
+ * One statement and one parameter for the whole batch: cheaper than Prisma's createMany, which
+ * binds every column of every row separately.
+ */
+async function insertAuditBatch(sql: Services['db']['sql'], rows: AuditRowData[]): Promise<void> {
+  const records = rows.map((row) => ({
+    at: row.at.toISOString(), type: row.type, actor: row.actor, user_id: row.userId, client_id: row.clientId, ip: row.ip,
+    user_agent: row.userAgent, request_id: row.requestId, details: row.details,
+  }));
+  await sql.query(
+    `INSERT INTO audit_event (at, type, actor, user_id, client_id, ip, user_agent, request_id, details)
+     SELECT at, type, actor, user_id, client_id, ip, user_agent, request_id, details
+     FROM jsonb_to_recordset($1::jsonb) AS r(at timestamptz, type text, actor text, user_id text, client_id text, ip text, user_agent text, request_id text, details jsonb)`,
+    [JSON.stringify(records)],
+  );
+}
+
+/** An event as a row every column of which PostgreSQL accepts (see storableText). */
+export function auditRow(event: SecurityEvent & { at?: Date }) {
   return {
-    at: event.at ?? new Date(),
-    type: event.type.slice(0, 100),
+    at: event.at instanceof Date && !Number.isNaN(event.at.getTime()) ? event.at : new Date(),
+    type: storableText(String(event.type), 100),
     actor: clip(event.actor, 200),
     userId: clip(event.userId, 200),
     clientId: clip(event.clientId, 200),
