@@ -1,10 +1,13 @@
+import { existsSync } from 'node:fs';
 import { ApiStore } from './apis/api-store.ts';
 import { ClientStore } from './clients/client-store.ts';
 import type { Config } from './config/config.ts';
-import { createEncryptor, loadOrCreateDevelopmentKey, type Encryptor } from './crypto/encryption.ts';
+import type { Encryptor } from './crypto/encryption.ts';
+import { openEncryptionKey, recordKeyCheck } from './crypto/key-check.ts';
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openDatabase, type Database } from './storage/database.ts';
+import { restrictToOwner } from './storage/data-dir.ts';
 import { migrate } from './storage/migrator.ts';
 import { SecurityEvents } from './security/security-events.ts';
 
@@ -23,11 +26,17 @@ export interface Services {
 
 export async function createServices(config: Config, options: { logger?: Logger } = {}): Promise<Services> {
   const logger = options.logger ?? createLogger(config);
-  const encryptor = createEncryptor(config.encryptionKey ?? loadOrCreateDevelopmentKey(config.dataDir));
   const db = await openDatabase(config);
+  let encryptor: Encryptor;
   try {
+    // DATA_DIR is owner-only even if it existed before (the embedded database narrows its own on opening).
+    if (db.kind === 'postgres' && existsSync(config.dataDir)) restrictToOwner(config.dataDir);
+    // The key must open this database's secrets before anything is written, migrations included.
+    const key = await openEncryptionKey(config, db.sql);
+    encryptor = key.encryptor;
     const { applied } = await migrate(db.sql);
     if (applied.length) logger.info({ applied }, 'database migrated');
+    await recordKeyCheck(key, db.sql);
   } catch (error) {
     await db.close();
     throw error;

@@ -187,10 +187,11 @@ const commands: Record<string, Command> = {
     },
   },
   'keys rotate': {
-    usage: 'latchkey keys rotate\n  Adds new signing keys; previous ones stay published until tokens they signed have expired.',
-    options: {},
+    usage:
+      'latchkey keys rotate [--now]\n  Adds new signing keys, published at once and signing after KEY_PUBLISH_DELAY_SECONDS (--now: at once, for a compromised key); previous ones stay published until tokens they signed have expired.',
+    options: { now: { type: 'boolean' } },
     operation: 'keys.rotate',
-    input: () => ({}),
+    input: (v) => ({ now: Boolean(v.now) }),
   },
 };
 

@@ -28,7 +28,8 @@ const schemas = {
   }),
   'api.list': z.object({}),
   ...clientSchemas,
-  'keys.rotate': z.object({}),
+  // now: sign with the new keys at once (a compromised key), skipping KEY_PUBLISH_DELAY_SECONDS.
+  'keys.rotate': z.object({ now: z.boolean().default(false) }),
   ...securitySchemas,
 } as const;
 
@@ -43,8 +44,13 @@ export function createOperations(services: Services, validateClientMetadata: Val
     'api.list': async () =>
       (await services.apis.all()).map((a) => ({ id: a.id, name: a.name, audience: a.audience, tokenFormat: a.tokenFormat, scopes: a.scopes })),
     ...clientOperationHandlers(services, validateClientMetadata, getProvider),
-    'keys.rotate': () =>
-      rotateSigningKeys(services.db, services.encryptor, Math.max(services.config.ttl.accessToken, services.config.ttl.idToken, 86400) + CLOCK_TOLERANCE),
+    'keys.rotate': (input) =>
+      rotateSigningKeys(
+        services.db,
+        services.encryptor,
+        Math.max(services.config.ttl.accessToken, services.config.ttl.idToken, 86400) + CLOCK_TOLERANCE,
+        input.now ? 0 : services.config.keyPublishDelaySeconds,
+      ),
     ...securityOperationHandlers(services),
   };
 

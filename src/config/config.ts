@@ -37,6 +37,11 @@ const environmentSchema = z.object({
     .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   ENCRYPTION_KEY: z.string().optional(),
+  // A new signing key is published this long before it signs (`latchkey keys rotate`): at least
+  // as long as verifiers cache the JWKS. The kit (src/resource-server/issuer-key-set.ts) refetches
+  // on an unknown kid after 30 s and at the latest after 10 minutes; other libraries cache up to
+  // their own max-age, commonly 10 minutes.
+  KEY_PUBLISH_DELAY_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
   COOKIE_KEYS: z.string().optional(),
   TRUST_PROXY: boolean.default(false),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
@@ -91,6 +96,8 @@ export interface Config {
   databasePoolSize: number;
   /** 32 raw bytes, or undefined when a development key file should be used. */
   encryptionKey?: Buffer;
+  /** Seconds between publishing a rotated-in signing key and signing with it. */
+  keyPublishDelaySeconds: number;
   /** Cookie signing keys, newest first; undefined means "generate and store one" (development only). */
   cookieKeys?: string[];
   trustProxy: boolean;
@@ -162,6 +169,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     encryptionKey: e.ENCRYPTION_KEY ? parseEncryptionKey(e.ENCRYPTION_KEY) : undefined,
+    keyPublishDelaySeconds: e.KEY_PUBLISH_DELAY_SECONDS,
     cookieKeys: e.COOKIE_KEYS ? parseCookieKeys(e.COOKIE_KEYS) : undefined,
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
@@ -209,6 +217,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
+/** The kit's JWKS refetch cooldown: a shorter publication delay fails tokens at APIs that fetched the JWKS just before a rotation. */
+const MIN_PRODUCTION_KEY_PUBLISH_DELAY = 30;
+
 /** Production refuses to start on settings that would be unsafe; each reason fits on one line. */
 export function assertSafeForProduction(config: Config): void {
   if (new URL(config.issuer).protocol !== 'https:') {
@@ -219,5 +230,10 @@ export function assertSafeForProduction(config: Config): void {
   }
   if (!config.encryptionKey) {
     throw new ConfigError('refusing to start in production: ENCRYPTION_KEY is not set (32 bytes, base64 or hex)');
+  }
+  if (config.keyPublishDelaySeconds < MIN_PRODUCTION_KEY_PUBLISH_DELAY) {
+    throw new ConfigError(
+      `refusing to start in production: KEY_PUBLISH_DELAY_SECONDS must be at least ${MIN_PRODUCTION_KEY_PUBLISH_DELAY} (verifiers refetch a JWKS at most that often)`,
+    );
   }
 }

@@ -36,18 +36,30 @@ export function createEncryptor(key: Buffer): Encryptor {
 
 /**
  * Development convenience: without ENCRYPTION_KEY, a key is generated once into
- * DATA_DIR/encryption.key, readable by the owner only. Production refuses to start instead.
+ * DATA_DIR/encryption.key, readable by the owner only. Production refuses to start instead;
+ * src/crypto/key-check.ts decides whether generating one is allowed (never for a database that
+ * already holds secrets).
  */
-export function loadOrCreateDevelopmentKey(dataDir: string): Buffer {
-  const file = path.join(dataDir, 'encryption.key');
-  if (existsSync(file)) {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
-    return key;
-  }
+export const developmentKeyFile = (dataDir: string) => path.join(dataDir, 'encryption.key');
+
+/** The key in DATA_DIR/encryption.key, or undefined when there is no such file. */
+export function readDevelopmentKey(dataDir: string): Buffer | undefined {
+  const file = developmentKeyFile(dataDir);
+  if (!existsSync(file)) return undefined;
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte base64 key`);
+  return key;
+}
+
+export function createDevelopmentKey(dataDir: string): Buffer {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
+  const file = developmentKeyFile(dataDir);
   writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
   return key;
+}
+
+export function loadOrCreateDevelopmentKey(dataDir: string): Buffer {
+  return readDevelopmentKey(dataDir) ?? createDevelopmentKey(dataDir);
 }

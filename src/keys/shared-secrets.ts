@@ -3,12 +3,14 @@ import type { Config } from '../config/config.ts';
 import type { Encryptor } from '../crypto/encryption.ts';
 import type { Database } from '../storage/database.ts';
 
+export const secretContext = (name: string) => `secret:${name}`;
+
 /**
  * A random secret generated once and stored encrypted in the database, so every instance on
  * one database (and every restart) uses the same value. The first instance to insert wins.
  */
 export async function sharedSecret(db: Database, encryptor: Encryptor, name: string): Promise<Buffer> {
-  const context = `secret:${name}`;
+  const context = secretContext(name);
   const candidate = encryptor.encrypt(randomBytes(32).toString('base64url'), context);
   await db.sql.query('INSERT INTO secret (name, value_encrypted) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, candidate]);
   const { rows } = await db.sql.query<{ value_encrypted: string }>('SELECT value_encrypted FROM secret WHERE name = $1', [name]);

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -7,6 +7,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import type { Config } from '../config/config.ts';
 import { PrismaClient } from './generated/client.ts';
+import { restrictToOwner } from './data-dir.ts';
 import { seedFromTemplate } from './pglite-template.ts';
 import { sqlFromPglite, sqlFromPgPool, type SqlClient } from './sql.ts';
 
@@ -23,6 +24,8 @@ export interface Database {
   sql: SqlClient;
   /** Tell every instance (this one included) that `topic` changed. */
   notifyChange(topic: string): Promise<void>;
+  /** Tell this instance only, e.g. when a time stored in the database (a key's activation) comes. */
+  announceLocally(topic: string): void;
   onChange(listener: (topic: string) => void): () => void;
   close(): Promise<void>;
 }
@@ -87,6 +90,9 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
       events.emit('change', topic);
       await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, topic]);
     },
+    announceLocally(topic) {
+      events.emit('change', topic);
+    },
     onChange(fn) {
       events.on('change', fn);
       return () => events.off('change', fn);
@@ -120,6 +126,7 @@ function isAlive(pid: number): boolean {
 
 function takeOwnership(dataDir: string): () => void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const lockFile = path.join(dataDir, 'pglite.pid');
   if (existsSync(lockFile)) {
     const pid = Number(readFileSync(lockFile, 'utf8').trim());
@@ -148,6 +155,8 @@ async function openPglite(dataDir: string): Promise<Database> {
     // running initdb here (src/storage/pglite-template.ts); without a template PGlite runs initdb.
     await seedFromTemplate(pgdata);
     const db = await PGlite.create(pgdata, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] });
+    // The files PGlite (or the template copy) just created: owner-only like the rest.
+    restrictToOwner(dataDir);
     const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
     const events = new EventEmitter();
     return {
@@ -156,6 +165,9 @@ async function openPglite(dataDir: string): Promise<Database> {
       sql: sqlFromPglite(db),
       // One process owns the embedded database, so an in-process event reaches every cache.
       async notifyChange(topic) {
+        events.emit('change', topic);
+      },
+      announceLocally(topic) {
         events.emit('change', topic);
       },
       onChange(fn) {

@@ -1,27 +1,23 @@
-import { createHash } from 'node:crypto';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import Provider, { errors } from 'oidc-provider';
 import type { ClientStore } from '../clients/client-store.ts';
 import { createPayloadReads, forgetPrefetchedGrant, prefetchGrant, toPayload, type PayloadReads } from './payload-reads.ts';
 import { createRefreshRotation, type RefreshRotation } from './refresh-rotation.ts';
 import { storableText, type SqlClient } from './sql.ts';
+import { fromStoredPayload, localReference, storedKeyOf, storedTokenId, toStoredPayload } from './stored-ids.ts';
 
 /**
  * oidc-provider's storage contract on the `oidc_payload` table. Raw SQL rather than Prisma
  * here: these queries sit on every token request and Prisma's per-query CPU cost would
- * dominate (see docs/operations.md). One row per (model, id); the payload is stored verbatim.
+ * dominate (see docs/operations.md). One row per (model, key): the key is the SHA-256 of a
+ * bearer value and the payload is stored without it (src/storage/stored-ids.ts); grants keep
+ * their id.
  */
 
 /** Models whose single use must hold across instances: consume only succeeds once. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
-/**
- * Registration tokens (RFC 7591 initial access tokens, RFC 7592 registration access tokens)
- * are bearer credentials that never expire by default: stored under their SHA-256, without
- * the token value in the payload, so a database dump does not hand them out.
- */
-const HASHED = new Set(['InitialAccessToken', 'RegistrationAccessToken']);
-export const storedTokenId = (value: string) => createHash('sha256').update(value).digest('base64url');
+export { storedTokenId };
 
 /** Where DCR's Client upsert/destroy go (src/clients/provider-hooks.ts): the client registry's tables. */
 export interface ClientWriter {
@@ -34,18 +30,7 @@ export function createOidcAdapterFactory(sql: SqlClient, clients: ClientStore, w
   const rotation = createRefreshRotation(sql);
   return (model: string): Adapter => {
     if (model === 'Client') return clientAdapter(clients, writer);
-    const adapter = payloadAdapter(sql, reads, rotation, model);
-    if (!HASHED.has(model)) return adapter;
-    return {
-      ...adapter,
-      upsert: (id, { jti: _jti, ...payload }, expiresIn) => adapter.upsert(storedTokenId(id), payload as AdapterPayload, expiresIn),
-      find: async (id) => {
-        const payload = await adapter.find(storedTokenId(id));
-        return payload ? { ...payload, jti: id } : undefined;
-      },
-      consume: (id) => adapter.consume(storedTokenId(id)),
-      destroy: (id) => adapter.destroy(storedTokenId(id)),
-    };
+    return payloadAdapter(sql, reads, rotation, model);
   };
 }
 
@@ -56,7 +41,7 @@ const UPSERT = `
     user_code = EXCLUDED.user_code, uid = EXCLUDED.uid, account_id = EXCLUDED.account_id,
     client_id = EXCLUDED.client_id, expires_at = EXCLUDED.expires_at`;
 
-/** The parameters of UPSERT: the payload verbatim, and the columns it is looked up or purged by. */
+/** The parameters of UPSERT: the stored payload, and the columns it is looked up or purged by. */
 function payloadRow(model: string, id: string, payload: AdapterPayload, expiresIn?: number): unknown[] {
   const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
   return [
@@ -64,7 +49,8 @@ function payloadRow(model: string, id: string, payload: AdapterPayload, expiresI
     id,
     JSON.stringify(payload),
     payload.grantId ?? null,
-    payload.userCode ?? null,
+    // Device flow (off in Latchkey): its user_code is looked up by hash too.
+    typeof payload.userCode === 'string' ? storedTokenId(payload.userCode) : null,
     payload.uid ?? null,
     payload.accountId ?? null,
     payload.clientId ?? null,
@@ -73,31 +59,37 @@ function payloadRow(model: string, id: string, payload: AdapterPayload, expiresI
 }
 
 function payloadAdapter(sql: SqlClient, reads: PayloadReads, rotation: RefreshRotation, model: string): Adapter {
+  const keyOf = (id: string) => storedKeyOf(model, id);
   return {
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
       if (model === 'Grant') forgetPrefetchedGrant(id);
-      const row = payloadRow(model, id, payload, expiresIn);
+      const row = payloadRow(model, keyOf(id), toStoredPayload(model, id, payload), expiresIn);
       if (model === 'RefreshToken' && (await rotation.saveSuccessor(row))) return;
       await sql.query(UPSERT, row, { prepare: true });
     },
 
-    find(id: string) {
-      return reads.find(model, id);
+    async find(id: string) {
+      const stored = await reads.find(model, keyOf(id));
+      return stored && fromStoredPayload(model, id, stored);
     },
 
     async findByUid(uid: string) {
-      return findOne(sql, 'model = $1 AND uid = $2', [model, uid]);
+      // A session found by uid (not by its cookie): oidc-provider gets a reference to the row
+      // as its jti, so a save or destroy of it lands on the same row.
+      const row = await findOne(sql, 'model = $1 AND uid = $2', [model, uid]);
+      return row && fromStoredPayload(model, localReference(row.id), row.payload);
     },
 
     async findByUserCode(userCode: string) {
-      return findOne(sql, 'model = $1 AND user_code = $2', [model, userCode]);
+      const row = await findOne(sql, 'model = $1 AND user_code = $2', [model, keyOf(userCode)]);
+      return row && fromStoredPayload(model, localReference(row.id), row.payload);
     },
 
     async consume(id: string) {
-      if (model === 'RefreshToken') return rotation.consume(id);
+      if (model === 'RefreshToken') return rotation.consume(keyOf(id));
       const { rowCount } = await sql.query(
         'UPDATE oidc_payload SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL',
-        [model, id],
+        [model, keyOf(id)],
         { prepare: true },
       );
       // Two instances racing on one code or refresh token both pass oidc-provider's
@@ -107,7 +99,7 @@ function payloadAdapter(sql: SqlClient, reads: PayloadReads, rotation: RefreshRo
 
     async destroy(id: string) {
       if (model === 'Grant') forgetPrefetchedGrant(id);
-      await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND id = $2', [model, id]);
+      await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND id = $2', [model, keyOf(id)]);
     },
 
     async revokeByGrantId(grantId: string) {
@@ -117,15 +109,15 @@ function payloadAdapter(sql: SqlClient, reads: PayloadReads, rotation: RefreshRo
   };
 }
 
-async function findOne(sql: SqlClient, where: string, params: unknown[]): Promise<AdapterPayload | undefined> {
+async function findOne(sql: SqlClient, where: string, params: unknown[]): Promise<{ id: string; payload: AdapterPayload } | undefined> {
   if (params.some((p) => typeof p === 'string' && !storableText(p))) return undefined;
-  const { rows } = await sql.query<{ payload: AdapterPayload | string; consumed_at: Date | null }>(
-    `SELECT payload, consumed_at FROM oidc_payload WHERE ${where} LIMIT 1`,
+  const { rows } = await sql.query<{ id: string; payload: AdapterPayload | string; consumed_at: Date | null }>(
+    `SELECT id, payload, consumed_at FROM oidc_payload WHERE ${where} LIMIT 1`,
     params,
     { prepare: true },
   );
   const row = rows[0];
-  return row ? toPayload(row.payload, row.consumed_at) : undefined;
+  return row ? { id: row.id, payload: toPayload(row.payload, row.consumed_at) } : undefined;
 }
 
 /**

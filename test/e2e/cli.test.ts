@@ -336,7 +336,7 @@ describe('help and unknown commands', () => {
 });
 
 describe('keys rotate', () => {
-  test('the running server publishes the new keys at once and keeps the old ones', async () => {
+  test('keys rotate --now: the running server publishes the new keys at once, signs with them and keeps the old ones', async () => {
     const service = clients.service as { client_id: string; client_secret: string };
     assert.ok(service, 'the service client from above');
     const before = await jwksKids();
@@ -344,7 +344,7 @@ describe('keys rotate', () => {
     const oldToken = (await clientCredentialsToken(service.client_id, service.client_secret)).access_token;
     assert.ok(before.includes(decodeProtectedHeader(oldToken).kid!));
 
-    const rotation = await latchkey.cliJson<{ added: string[]; retiring: Array<{ kid: string; retiresAt: string }> }>(['keys', 'rotate']);
+    const rotation = await latchkey.cliJson<{ added: string[]; retiring: Array<{ kid: string; retiresAt: string }> }>(['keys', 'rotate', '--now']);
     assert.equal(rotation.added.length, 2, 'one new ES256 and one new RS256 key');
     assert.deepEqual(rotation.retiring.map((r) => r.kid).sort(), [...before].sort());
     for (const r of rotation.retiring) assert.ok(Date.parse(r.retiresAt) > Date.now() + 600_000, 'old keys stay published while their tokens live');

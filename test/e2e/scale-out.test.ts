@@ -115,7 +115,7 @@ describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL onl
 
   test('keys rotated through one instance are used and published by the other within 2 s', async () => {
     const oldKids = await jwksKids(1);
-    const rotation = await instances[0]!.cliJson<{ added: string[] }>(['keys', 'rotate']);
+    const rotation = await instances[0]!.cliJson<{ added: string[] }>(['keys', 'rotate', '--now']);
     const deadline = Date.now() + 2000;
     let published: string[] = [];
     while (Date.now() < deadline) {

@@ -1,0 +1,25 @@
+import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * DATA_DIR holds the embedded database, the development encryption key and the control
+ * socket: readable by its owner only. A directory that existed before with wider modes (made by
+ * hand, restored from a backup, unpacked from an archive) is narrowed at every start, not only
+ * when Latchkey creates it: directories 0700, files 0600 (the socket included), never following
+ * a symbolic link.
+ */
+export function restrictToOwner(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  narrow(dataDir);
+}
+
+function narrow(target: string): void {
+  const stat = lstatSync(target);
+  if (stat.isSymbolicLink()) return;
+  if (stat.isDirectory()) {
+    if ((stat.mode & 0o777) !== 0o700) chmodSync(target, 0o700);
+    for (const name of readdirSync(target)) narrow(path.join(target, name));
+    return;
+  }
+  if ((stat.mode & 0o077) !== 0) chmodSync(target, (stat.mode & 0o700) | 0o600);
+}
