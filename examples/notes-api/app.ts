@@ -1,6 +1,10 @@
 /**
  * A small notes API protected by Latchkey: reading needs `notes:read`, changing needs
- * `notes:write`. It uses only the public kit (latchkey/resource-server).
+ * `notes:write`. Notes belong to the token's subject: a user lists and deletes only their own.
+ * Machine (client_credentials) tokens are refused (403) unless the API is started with
+ * `allowMachineTokens`; then an app acting for itself keeps its own notes, apart from every
+ * user's (stored under machine:<client_id>). It uses only the public kit
+ * (latchkey/resource-server).
  */
 import Router from '@koa/router';
 import Koa from 'koa';
@@ -32,6 +36,13 @@ export interface NotesAppOptions extends KoaAccessTokenOptions {
   /** Scope names, if this API was registered with others than notes:read / notes:write. */
   readScope?: string;
   writeScope?: string;
+  /** Accept client_credentials tokens (each app then has its own notes, never a user's). Default: refused. */
+  allowMachineTokens?: boolean;
+}
+
+/** Whose notes a token works on: the user's id, or 'machine:<client_id>' (user ids are UUIDs, so the two never meet). */
+export function ownerOf(token: VerifiedAccessToken): string {
+  return token.kind === 'user' ? token.subject! : `machine:${token.subject}`;
 }
 
 export function createNotesApp(options: NotesAppOptions): Koa {
@@ -41,11 +52,13 @@ export function createNotesApp(options: NotesAppOptions): Koa {
   const app = new Koa();
   const router = new Router();
 
-  // Every route needs a valid token for this API; each route then asks for its scope.
-  app.use(requireAccessToken(options));
+  // Every route needs a valid token for this API (a user's, unless machines are allowed); each route then asks for its scope.
+  app.use(requireAccessToken({ ...options, ...(options.allowMachineTokens ? {} : { kind: 'user' as const }) }));
+  const owner = (ctx: { state: Record<string, unknown> }) => ownerOf(ctx.state.accessToken as VerifiedAccessToken);
 
   router.get('/notes', requireScopes(read), (ctx) => {
-    ctx.body = [...notes.values()];
+    const mine = owner(ctx);
+    ctx.body = [...notes.values()].filter((note) => note.owner === mine);
   });
 
   router.post('/notes', requireScopes(write), async (ctx) => {
@@ -55,15 +68,21 @@ export function createNotesApp(options: NotesAppOptions): Koa {
       ctx.body = { error: 'text is required' };
       return;
     }
-    const token = ctx.state.accessToken as VerifiedAccessToken;
-    const note: Note = { id: randomUUID(), text, owner: token.subject ?? token.clientId ?? 'unknown' };
+    const note: Note = { id: randomUUID(), text, owner: owner(ctx) };
     notes.set(note.id, note);
     ctx.status = 201;
     ctx.body = note;
   });
 
+  // Someone else's note answers 404 like a missing one: its existence is not theirs to learn.
   router.delete('/notes/:id', requireScopes(write), (ctx) => {
-    ctx.status = notes.delete(ctx.params.id!) ? 204 : 404;
+    const note = notes.get(ctx.params.id!);
+    if (!note || note.owner !== owner(ctx)) {
+      ctx.status = 404;
+      return;
+    }
+    notes.delete(note.id);
+    ctx.status = 204;
   });
 
   app.use(router.routes()).use(router.allowedMethods());

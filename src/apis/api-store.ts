@@ -6,6 +6,8 @@ export interface ApiScopeInfo {
   name: string;
   access: ScopeAccess;
   description: string;
+  /** client_credentials (machine) tokens may carry this scope, for clients an operator approved */
+  machine?: boolean;
 }
 
 export interface ApiInfo {
@@ -16,6 +18,9 @@ export interface ApiInfo {
   accessTokenTtl: number;
   scopes: ApiScopeInfo[];
 }
+
+/** The scopes an API offers to machines (client_credentials); none unless its operator said so. */
+export const machineScopesOf = (api: ApiInfo): string[] => api.scopes.filter((s) => s.machine).map((s) => s.name);
 
 /**
  * Every registered API with its scopes, held in memory: the set is small and read on every
@@ -55,7 +60,7 @@ export class ApiStore {
         tokenFormat: row.tokenFormat === 'opaque' ? 'opaque' : 'jwt',
         accessTokenTtl: row.accessTokenTtl,
         scopes: row.scopes
-          .map((s) => ({ name: s.name, access: s.access === 'write' ? 'write' : 'read', description: s.description }) as ApiScopeInfo)
+          .map((s) => ({ name: s.name, access: s.access === 'write' ? 'write' : 'read', description: s.description, machine: s.machine }) as ApiScopeInfo)
           .sort((a, b) => a.name.localeCompare(b.name)),
       };
       byAudience.set(api.audience, api);

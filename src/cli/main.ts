@@ -42,6 +42,27 @@ function clientIdCommand(verb: string, summary: string): Record<string, Command>
   };
 }
 
+function machineAccessCommand(verb: string, summary: string): Command {
+  return {
+    usage: `latchkey client ${verb} <client-id> --api <audience>\n  ${summary}`,
+    options: { api: { type: 'string' } },
+    operation: `client.${verb}` as OperationName,
+    positional: 'clientId',
+    input: (v) => {
+      if (!v.clientId) throw new InputError('the client id is required');
+      if (!v.api) throw new InputError('--api <audience> is required');
+      return { clientId: v.clientId, api: v.api };
+    },
+  };
+}
+
+function secondsFlag(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds)) throw new InputError('--access-token-ttl must be a whole number of seconds');
+  return seconds;
+}
+
 const commands: Record<string, Command> = {
   serve: { usage: 'latchkey serve\n  Starts the server (PORT, ISSUER, DATA_DIR, DATABASE_URL … from the environment or .env).', options: {} },
   migrate: { usage: 'latchkey migrate\n  Applies pending database migrations (the server also does this on start).', options: {} },
@@ -66,19 +87,49 @@ const commands: Record<string, Command> = {
   },
   'api create': {
     usage:
-      'latchkey api create --name <name> --audience <uri> --scope <name>=read|write … [--token-format jwt|opaque] [--access-token-ttl <seconds>]\n  Registers an API (resource server) and its scopes. Prints the API\'s introspection client id and secret once.',
-    options: { name: { type: 'string' }, audience: { type: 'string' }, scope: { type: 'string', multiple: true }, 'token-format': { type: 'string' }, 'access-token-ttl': { type: 'string' } },
+      'latchkey api create --name <name> --audience <uri> --scope <name>=read|write … [--machine-scope <name>]… [--token-format jwt|opaque] [--access-token-ttl <seconds>]\n  Registers an API (resource server) and its scopes. Prints the API\'s introspection client id and secret once.\n  --machine-scope: a scope client_credentials (machine) tokens may carry, for clients an operator approves; none by default.',
+    options: {
+      name: { type: 'string' },
+      audience: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      'machine-scope': { type: 'string', multiple: true },
+      'token-format': { type: 'string' },
+      'access-token-ttl': { type: 'string' },
+    },
     operation: 'api.create',
     input: (v) => {
       if (!v.name || !v.audience) throw new InputError('--name and --audience are required');
-      const ttl = v['access-token-ttl'] === undefined ? undefined : Number(v['access-token-ttl']);
-      if (ttl !== undefined && !Number.isInteger(ttl)) throw new InputError('--access-token-ttl must be a whole number of seconds');
       return {
         name: v.name,
         audience: v.audience,
         scopes: ((v.scope as string[] | undefined) ?? []).map(parseScopeSpec),
+        machineScopes: v['machine-scope'] ?? [],
         tokenFormat: v['token-format'],
-        accessTokenTtl: ttl,
+        accessTokenTtl: secondsFlag(v['access-token-ttl']),
+      };
+    },
+  },
+  'api update': {
+    usage:
+      'latchkey api update --audience <uri> [--name <name>] [--scope <name>=read|write]… [--machine-scope <name>]… [--no-machine-access] [--access-token-ttl <seconds>]\n  Changes an API. --scope adds scopes; --machine-scope sets the complete list of scopes machines (client_credentials) may get; --no-machine-access clears it.',
+    options: {
+      audience: { type: 'string' },
+      name: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      'machine-scope': { type: 'string', multiple: true },
+      'no-machine-access': { type: 'boolean' },
+      'access-token-ttl': { type: 'string' },
+    },
+    operation: 'api.update',
+    input: (v) => {
+      if (!v.audience) throw new InputError('--audience is required');
+      if (v['machine-scope'] && v['no-machine-access']) throw new InputError('--machine-scope and --no-machine-access exclude each other');
+      return {
+        audience: v.audience,
+        name: v.name,
+        addScopes: ((v.scope as string[] | undefined) ?? []).map(parseScopeSpec),
+        machineScopes: v['no-machine-access'] ? [] : v['machine-scope'],
+        accessTokenTtl: secondsFlag(v['access-token-ttl']),
       };
     },
   },
@@ -143,6 +194,11 @@ const commands: Record<string, Command> = {
       return { clientId: v.clientId, grace: v.grace };
     },
   },
+  'client approve-machine-access': machineAccessCommand(
+    'approve-machine-access',
+    'Lets a client_credentials app get machine tokens for the scopes of that API it asks for and the API offers to machines (--machine-scope). Apps registered through the portal or DCR wait for this.',
+  ),
+  'client revoke-machine-access': machineAccessCommand('revoke-machine-access', 'Takes machine access to that API away again; opaque machine tokens of the app are deleted, JWTs run out.'),
   'registration-token create': {
     usage:
       'latchkey registration-token create [--expires <seconds|90m|24h|7d>] [--max-uses <n>] [--owner <e-mail>]\n  An initial access token for Dynamic Client Registration (POST /reg), shown once. Apps registered with it belong to --owner.',

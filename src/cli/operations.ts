@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { createApi } from '../apis/api-registry.ts';
+import { createApi, updateApi } from '../apis/api-registry.ts';
+import { machineScopesOf } from '../apis/api-store.ts';
 import { createUser } from '../accounts/users.ts';
 import type Provider from 'oidc-provider';
 import { clientOperationHandlers, clientSchemas } from '../clients/client-operations.ts';
@@ -25,6 +26,14 @@ const schemas = {
     scopes: z.array(z.object({ name: z.string(), access: z.enum(['read', 'write']), description: z.string().optional() })),
     tokenFormat: z.enum(['jwt', 'opaque']).optional(),
     accessTokenTtl: z.number().int().optional(),
+    machineScopes: z.array(z.string()).default([]),
+  }),
+  'api.update': z.object({
+    audience: z.string(),
+    name: z.string().optional(),
+    addScopes: z.array(z.object({ name: z.string(), access: z.enum(['read', 'write']), description: z.string().optional() })).default([]),
+    machineScopes: z.array(z.string()).optional(),
+    accessTokenTtl: z.number().int().optional(),
   }),
   'api.list': z.object({}),
   ...clientSchemas,
@@ -41,8 +50,16 @@ export function createOperations(services: Services, validateClientMetadata: Val
     'user.create': (input) => createUser(services, input),
     'user.disable': (input) => disableUser(services, input),
     'api.create': (input) => createApi(services, validateClientMetadata, input),
+    'api.update': (input) => updateApi(services, input),
     'api.list': async () =>
-      (await services.apis.all()).map((a) => ({ id: a.id, name: a.name, audience: a.audience, tokenFormat: a.tokenFormat, scopes: a.scopes })),
+      (await services.apis.all()).map((a) => ({
+        id: a.id,
+        name: a.name,
+        audience: a.audience,
+        tokenFormat: a.tokenFormat,
+        scopes: a.scopes,
+        machine_scopes: machineScopesOf(a),
+      })),
     ...clientOperationHandlers(services, validateClientMetadata, getProvider),
     'keys.rotate': (input) =>
       rotateSigningKeys(
@@ -68,7 +85,7 @@ export function createOperations(services: Services, validateClientMetadata: Val
 export type RunOperation = ReturnType<typeof createOperations>;
 
 /** What of an operation's result may go into the audit trail: identifiers, never secrets. */
-const AUDITABLE_KEYS = new Set(['id', 'email', 'audience', 'client_id', 'introspection_client_id', 'added', 'status', 'deleted', 'approved']);
+const AUDITABLE_KEYS = new Set(['id', 'email', 'audience', 'client_id', 'introspection_client_id', 'added', 'status', 'deleted', 'approved', 'revoked', 'machine_scopes']);
 function identifiersOnly(result: unknown): Record<string, unknown> {
   if (!result || typeof result !== 'object') return {};
   return Object.fromEntries(Object.entries(result).filter(([key]) => AUDITABLE_KEYS.has(key)));

@@ -13,6 +13,7 @@ import {
   type ValidateClientMetadata,
 } from './client-registry.ts';
 import { CLIENT_TYPES, parseDuration } from './client-rules.ts';
+import { approveMachineAccess, revokeMachineAccess } from './machine-access.ts';
 import { createRegistrationToken } from './provider-hooks.ts';
 
 /** The `latchkey client …` and `latchkey registration-token …` operations (src/cli/operations.ts runs them). */
@@ -59,6 +60,8 @@ export const clientSchemas = {
   'client.approve': clientId,
   'client.delete': clientId,
   'client.rotate-secret': clientId.extend({ grace: duration('--grace') }),
+  'client.approve-machine-access': clientId.extend({ api: z.string().min(1).max(255) }),
+  'client.revoke-machine-access': clientId.extend({ api: z.string().min(1).max(255) }),
   'registration-token.create': z.object({ expires: duration('--expires'), maxUses: z.number().int().positive().optional(), owner: z.string().optional() }),
 } as const;
 
@@ -84,6 +87,8 @@ export function clientOperationHandlers(
     'client.approve': ({ clientId: id }) => approveClient(services, id),
     'client.delete': ({ clientId: id }) => deleteClient(services, id),
     'client.rotate-secret': ({ clientId: id, grace }) => rotateSecret(services, id, grace ?? 0),
+    'client.approve-machine-access': ({ clientId: id, api }) => approveMachineAccess(services, id, api),
+    'client.revoke-machine-access': ({ clientId: id, api }) => revokeMachineAccess(services, id, api),
     'registration-token.create': ({ expires, maxUses, owner }) => {
       const provider = getProvider();
       if (!provider) throw new Error('registration tokens need the provider');

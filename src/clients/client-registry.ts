@@ -13,6 +13,7 @@ import {
   type ClientType,
 } from './client-rules.ts';
 import { previousSecretContext, secretContext } from './client-store.ts';
+import { approveOperatorMachineScopes, machineAccessStatus, usesClientCredentials, type MachineAccessStatus } from './machine-access.ts';
 
 export { CLIENT_TYPES, metadataForType, OIDC_SCOPES, type ClientType };
 
@@ -134,7 +135,12 @@ export async function createClient(
       scopes: { create: apiScopes.map((s) => ({ scopeId: s.id })) },
     },
   });
+  const machineApproved = createdVia === 'cli' && usesClientCredentials(metadata) ? apiScopes.filter((s) => s.machine).map((s) => s.name).sort() : [];
+  if (machineApproved.length) await approveOperatorMachineScopes(services, clientId, apiScopes);
   await services.db.notifyChange(`client:${clientId}`);
+  if (machineApproved.length) {
+    services.events.emit({ type: 'client.machine_access_approved', actor: input.actor ?? 'cli', clientId, details: { scopes: machineApproved, via: 'create' } });
+  }
   services.events.emit({ type: 'client.created', actor: input.actor ?? 'cli', clientId, userId: input.ownerId, details: { type: input.type, via: createdVia, approvalPending } });
   return { client_id: clientId, ...(secret ? { client_secret: secret } : {}), ...(approvalPending ? { approval_pending: true } : {}) };
 }
@@ -166,6 +172,8 @@ export async function updateClient(
   });
   await services.db.prisma.$transaction([
     services.db.prisma.clientScope.deleteMany({ where: { clientId } }),
+    // A scope dropped from the app loses its machine approval: asking for it again needs a new one.
+    services.db.prisma.clientMachineScope.deleteMany({ where: { clientId, scopeId: { notIn: apiScopes.map((s) => s.id) } } }),
     services.db.prisma.client.update({
       where: { id: clientId },
       data: {
@@ -225,15 +233,17 @@ export interface ClientDetails extends ClientSummary {
   owner_id: string | null;
   metadata: Record<string, unknown>;
   api_scopes: string[];
+  /** client_credentials clients: per API, the machine scopes approved, pending an operator's approval, or not offered */
+  machine_access?: MachineAccessStatus[];
   has_secret: boolean;
   previous_secret_valid_until: string | null;
   suspended_at: string | null;
 }
 
-export async function showClient(services: Pick<Services, 'db'>, clientId: string): Promise<ClientDetails> {
+export async function showClient(services: Pick<Services, 'db' | 'apis'>, clientId: string): Promise<ClientDetails> {
   const row = await services.db.prisma.client.findUnique({
     where: { id: clientId },
-    include: { owner: { select: { email: true } }, scopes: { include: { scope: true } } },
+    include: { owner: { select: { email: true } }, scopes: { include: { scope: true } }, machineScopes: { include: { scope: true } } },
   });
   if (!row) throw new NotFoundError(`no client with id ${clientId}`);
   const previousValid = row.previousSecretExpiresAt && row.previousSecretExpiresAt > new Date() ? row.previousSecretExpiresAt.toISOString() : null;
@@ -243,6 +253,14 @@ export async function showClient(services: Pick<Services, 'db'>, clientId: strin
     owner_id: row.ownerId,
     metadata: row.metadata as Record<string, unknown>,
     api_scopes: row.scopes.map((s) => s.scope.name).sort(),
+    ...(usesClientCredentials(row.metadata as Record<string, unknown>)
+      ? {
+          machine_access: machineAccessStatus(await services.apis.all(), {
+            allowedScopes: new Set(row.scopes.map((s) => s.scope.name)),
+            approvedMachineScopes: new Set(row.machineScopes.map((s) => s.scope.name)),
+          }),
+        }
+      : {}),
     has_secret: row.secretEncrypted !== null,
     previous_secret_valid_until: previousValid,
     suspended_at: row.suspendedAt?.toISOString() ?? null,

@@ -7,6 +7,8 @@ export interface StoredClient {
   metadata: Record<string, unknown>;
   /** API scopes this client may ask for. */
   allowedScopes: Set<string>;
+  /** API scopes an operator approved for client_credentials (machine) tokens; the API must still offer them */
+  approvedMachineScopes: Set<string>;
   suspended: boolean;
   /** CLIENT_APPROVAL=manual and not yet approved: unusable, like a suspended client */
   approvalPending: boolean;
@@ -54,7 +56,7 @@ export class ClientStore {
     if (clientId.length > 200) return null;
     const row = await this.db.prisma.client.findUnique({
       where: { id: clientId },
-      include: { scopes: { include: { scope: true } } },
+      include: { scopes: { include: { scope: true } }, machineScopes: { include: { scope: true } } },
     });
     if (!row) return null;
     const metadata: Record<string, unknown> = { ...(row.metadata as Record<string, unknown>), client_id: row.id };
@@ -62,6 +64,7 @@ export class ClientStore {
     return {
       metadata,
       allowedScopes: new Set(row.scopes.map((s) => s.scope.name)),
+      approvedMachineScopes: new Set(row.machineScopes.map((s) => s.scope.name)),
       suspended: row.suspendedAt !== null,
       approvalPending: row.approvalPending,
       ...(row.previousSecretEncrypted && row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > Date.now()

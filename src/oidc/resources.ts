@@ -1,6 +1,33 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
 import type { ApiStore } from '../apis/api-store.ts';
-import type { ClientStore } from '../clients/client-store.ts';
+import type { ApiInfo } from '../apis/api-store.ts';
+import type { ClientStore, StoredClient } from '../clients/client-store.ts';
+import { grantableMachineScopes } from '../clients/machine-access.ts';
+
+const isClientCredentialsRequest = (ctx: KoaContextWithOIDC) => ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
+const requestedScopes = (ctx: KoaContextWithOIDC) => String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+
+/**
+ * client_credentials: no user consents, so only machine access counts (src/clients/machine-access.ts):
+ * scopes the API offers to machines, the client asks for and an operator approved. A requested
+ * scope outside that set is refused with invalid_scope (RFC 6749 §5.2) rather than silently
+ * dropped, so a pending approval or a scope the API keeps for users reads as what it is.
+ */
+function machineScopesFor(api: ApiInfo, client: StoredClient | undefined, requested: string[]): string[] {
+  const grantable = client ? grantableMachineScopes(api, client) : [];
+  const refused = requested.filter((scope) => !grantable.includes(scope));
+  if (refused.length) throw new errors.InvalidScope(machineRefusal(api, client, refused[0]!), refused.join(' '));
+  if (!grantable.length) throw new errors.InvalidScope(`this client has no approved machine access to ${api.audience}`, '');
+  return grantable;
+}
+
+function machineRefusal(api: ApiInfo, client: StoredClient | undefined, scope: string): string {
+  const offered = api.scopes.find((s) => s.name === scope);
+  if (!offered) return `scope ${scope} is not a scope of ${api.audience}`;
+  if (!offered.machine) return `${api.audience} does not offer scope ${scope} to client_credentials (machine) tokens`;
+  if (!client?.allowedScopes.has(scope)) return `this client is not registered for scope ${scope}`;
+  return `machine access to scope ${scope} is awaiting an operator's approval`;
+}
 
 /**
  * Resource indicators (RFC 8707): every registered API is a resource server. A client gets
@@ -9,11 +36,13 @@ import type { ClientStore } from '../clients/client-store.ts';
  * unless the API chose opaque tokens.
  */
 export function resourceServerInfo(apis: ApiStore, clients: ClientStore) {
-  return async (_ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }): Promise<ResourceServer> => {
+  return async (ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }): Promise<ResourceServer> => {
     const api = await apis.byAudience(indicator);
     if (!api) throw new errors.InvalidTarget('unknown resource indicator');
-    const allowed = (await clients.find(client.clientId))?.allowedScopes ?? new Set<string>();
-    const scopes = api.scopes.filter((s) => allowed.has(s.name)).map((s) => s.name);
+    const stored = await clients.find(client.clientId);
+    const scopes = isClientCredentialsRequest(ctx)
+      ? machineScopesFor(api, stored, requestedScopes(ctx))
+      : api.scopes.filter((s) => stored?.allowedScopes.has(s.name)).map((s) => s.name);
     if (!scopes.length) throw new errors.InvalidTarget('this client may not access the requested resource');
     return {
       scope: scopes.join(' '),
@@ -33,8 +62,9 @@ export function resourceServerInfo(apis: ApiStore, clients: ClientStore) {
  */
 export function defaultResourceFor(apis: ApiStore, clients: ClientStore) {
   return async (ctx: KoaContextWithOIDC, client: { clientId: string }, oneOf?: string[]): Promise<string | string[] | undefined> => {
-    const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+    const requested = requestedScopes(ctx);
     const allowed = (await clients.find(client.clientId))?.allowedScopes ?? new Set<string>();
+    if (isClientCredentialsRequest(ctx) && !oneOf) return machineResourceFor(apis, requested, allowed);
     const audiences = new Set<string>();
     for (const scope of requested) {
       if (!allowed.has(scope)) continue;
@@ -42,18 +72,30 @@ export function defaultResourceFor(apis: ApiStore, clients: ClientStore) {
       if (api) audiences.add(api.audience);
     }
     if (oneOf) return oneOf.find((a) => audiences.has(a)) ?? oneOf[0];
-    if (audiences.size === 0) {
-      // client_credentials without a scope: a machine client with exactly one API gets that API.
-      if (ctx.oidc.params?.grant_type === 'client_credentials' && allowed.size) {
-        const apisOfClient = new Set<string>();
-        for (const scope of allowed) {
-          const api = await apis.byScope(scope);
-          if (api) apisOfClient.add(api.audience);
-        }
-        if (apisOfClient.size === 1) return [...apisOfClient][0];
-      }
-      return undefined;
-    }
+    if (audiences.size === 0) return undefined;
     return audiences.size === 1 ? [...audiences][0] : [...audiences];
   };
+}
+
+/**
+ * client_credentials names exactly one API: the one its requested scopes belong to, or with no
+ * scope, the client's only API. Anything else is refused here, never turned into a token without
+ * an audience; whether the client may have those scopes is resourceServerInfo's decision.
+ */
+async function machineResourceFor(apis: ApiStore, requested: string[], allowed: ReadonlySet<string>): Promise<string> {
+  const audiences = new Set<string>();
+  for (const scope of requested) {
+    const api = await apis.byScope(scope);
+    if (!api) throw new errors.InvalidScope(`unknown scope ${scope}`, scope);
+    audiences.add(api.audience);
+  }
+  if (!requested.length) {
+    for (const scope of allowed) {
+      const api = await apis.byScope(scope);
+      if (api) audiences.add(api.audience);
+    }
+  }
+  if (audiences.size === 1) return [...audiences][0]!;
+  if (audiences.size > 1) throw new errors.InvalidScope('a client_credentials token is for one API: ask for scopes of one API, or name it with resource', requested.join(' '));
+  throw new errors.InvalidTarget('name the API with resource, or ask for its scopes');
 }

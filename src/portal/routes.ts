@@ -180,6 +180,7 @@ export function portalRoutes(services: Services, holder: ProviderHolder, csrfSec
         clientId: created.client_id,
         secret: created.client_secret,
         approvalPending: created.approval_pending,
+        machineAccessPending: type === 'service',
       });
     } catch (error) {
       if (!(error instanceof InputError)) throw error;

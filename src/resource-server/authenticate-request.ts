@@ -47,7 +47,7 @@ export const dpopAlgorithmsOf = (options: ResourceServerOptions) =>
 async function checkToken(token: string, options: ResourceServerOptions): Promise<VerifiedAccessToken> {
   if (looksLikeJwt(token)) {
     // Requirements are checked after the DPoP decision, so the right scheme is challenged.
-    return verifyAccessToken(token, { ...options, scopes: undefined, acrValues: undefined, amr: undefined });
+    return verifyAccessToken(token, { ...options, scopes: undefined, acrValues: undefined, amr: undefined, kind: undefined });
   }
   if (!options.introspection) throw invalidToken('the access token is malformed');
   return introspectAccessToken(token, options, options.introspection);
