@@ -1,31 +1,49 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from '../logger.ts';
-import { FormTooLargeError } from './form-body.ts';
 import { renderView } from './views.ts';
 
 /**
- * Last line of defence for our own routes (oidc-provider renders its own errors): a readable
- * page or a JSON error, never a stack trace. Unexpected errors are logged with the request id.
+ * An error answer for our own routes and the edge (oidc-provider renders its own errors): the
+ * error page for a browser — a client that asks for text/html by name — and RFC 6749-style JSON
+ * (`{ error, error_description }`) for everyone else (API clients, curl, fetch).
+ */
+export function sendError(ctx: Context, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  if (prefersHtml(ctx)) {
+    ctx.type = 'html';
+    ctx.body = renderView('error', { title: 'Error', message, code });
+  } else {
+    ctx.body = { error: code, error_description: message };
+  }
+}
+
+function prefersHtml(ctx: Context): boolean {
+  return /\btext\/html\b/i.test(ctx.get('accept')) && ctx.accepts('json', 'html') === 'html';
+}
+
+/**
+ * Last line of defence: a readable page or a JSON error, never a stack trace. Unexpected errors
+ * are logged with the request id; errors meant for the client (`expose`, e.g. ctx.throw(400))
+ * are answered with their status.
  */
 export function errorHandler(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (error) {
-      const tooLarge = error instanceof FormTooLargeError || (error as { status?: number }).status === 413;
-      const status = tooLarge ? 413 : ((error as { expose?: boolean; status?: number }).expose ? (error as { status: number }).status : 500);
+      const { status: thrown, expose } = error as { status?: number; expose?: boolean };
+      const tooLarge = thrown === 413;
+      const forClient = expose && thrown && thrown >= 400 && thrown < 500;
+      const status = tooLarge ? 413 : forClient ? thrown : 500;
       if (status >= 500) logger.error({ err: error, requestId: ctx.state.requestId, path: ctx.path }, 'unhandled error');
-      ctx.status = status;
-      // readForm stopped reading an oversized body, which destroys the request stream and its
-      // socket: tell the client not to reuse the connection (else its next request gets ECONNRESET).
+      // A reader that stopped at its limit left the rest of the body unread: tell the client not
+      // to reuse the connection (else its next request would be read from the middle of this body).
       if (tooLarge) ctx.set('Connection', 'close');
-      const message = tooLarge ? 'The request was too large.' : status >= 500 ? 'Something went wrong on our side. Please try again.' : 'The request was invalid.';
-      if (ctx.accepts('html', 'json') === 'json') {
-        ctx.body = { error: status >= 500 ? 'server_error' : 'invalid_request', error_description: message };
-      } else {
-        ctx.type = 'html';
-        ctx.body = renderView('error', { title: 'Error', message, code: status >= 500 ? 'server_error' : 'invalid_request' });
-      }
+      const message = tooLarge ? 'The request was too large.'
+        : status >= 500 ? 'Something went wrong on our side. Please try again.'
+        : forClient && (error as Error).message ? (error as Error).message : 'The request was invalid.';
+      sendError(ctx, status, status >= 500 ? 'server_error' : 'invalid_request', message);
     }
   };
 }

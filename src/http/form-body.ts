@@ -1,12 +1,33 @@
 import type { Context } from 'koa';
+import { bufferedBody, problemWithFormText } from './edge-input.ts';
 
 /**
  * Reads a small urlencoded form body for our own pages. oidc-provider parses its own bodies,
  * so no global body parser is installed; this one is used only by interaction and account routes.
+ * The edge (edge-input.ts) has usually read the body already and refused hostile text; reading
+ * the stream here is for a server composed without it, and checks the same things.
  */
 export const MAX_FORM_BYTES = 16 * 1024;
 
-export class FormTooLargeError extends Error {}
+/** An error the error handler answers with its status and message (http-errors' convention). */
+class ClientError extends Error {
+  readonly expose = true;
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export class FormTooLargeError extends ClientError {
+  constructor() {
+    super(413, 'The request was too large.');
+  }
+}
+
+export class BadFormError extends ClientError {
+  constructor(problem: string) {
+    super(400, `The form was refused: ${problem}.`);
+  }
+}
 
 const PARSED = Symbol('form');
 
@@ -21,12 +42,22 @@ export async function readForm(ctx: Context): Promise<URLSearchParams> {
 
 async function readFormBody(ctx: Context): Promise<URLSearchParams> {
   if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams();
+  const body = bufferedBody(ctx) ?? (await readStream(ctx));
+  if (body.length > MAX_FORM_BYTES) throw new FormTooLargeError();
+  const text = body.toString('utf8');
+  const problem = problemWithFormText(text, 'body');
+  if (problem) throw new BadFormError(problem);
+  return new URLSearchParams(text);
+}
+
+async function readStream(ctx: Context): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req) {
+  // Stopping early must not destroy the request: its socket is still read later (ctx.ip).
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).length;
-    if (size > MAX_FORM_BYTES) throw new FormTooLargeError('form too large');
+    if (size > MAX_FORM_BYTES) throw new FormTooLargeError();
     chunks.push(chunk as Buffer);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks, size);
 }

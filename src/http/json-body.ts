@@ -1,24 +1,42 @@
 import type { Context } from 'koa';
+import { bufferedBody, problemWithJsonText } from './edge-input.ts';
+import { FormTooLargeError } from './form-body.ts';
 
 /**
  * Reads a small JSON object body for Latchkey's own endpoints (WebAuthn, admin API; the provider
- * parses its own). Undefined when the body is not a JSON object or is over `maxBytes`.
+ * parses its own). Undefined when the body is not a JSON object; a 413 over `maxBytes` and a 400
+ * for text no endpoint can store (NUL, lone surrogates — see edge-input.ts, which usually
+ * refused it already).
  */
 export const MAX_JSON_BYTES = 64 * 1024;
 
+class BadJsonError extends Error {
+  readonly expose = true;
+  readonly status = 400;
+}
+
 export async function readJson(ctx: Context, maxBytes = MAX_JSON_BYTES): Promise<Record<string, unknown> | undefined> {
   if (!ctx.is('application/json')) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) return undefined;
-    chunks.push(chunk as Buffer);
-  }
+  const body = bufferedBody(ctx) ?? (await readStream(ctx, maxBytes));
+  if (body.length > maxBytes) throw new FormTooLargeError();
+  const text = body.toString('utf8');
+  const problem = problemWithJsonText(text);
+  if (problem) throw new BadJsonError(`The request was refused: ${problem}.`);
   try {
-    const value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const value = JSON.parse(text);
     return value && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
   } catch {
     return undefined;
   }
+}
+
+async function readStream(ctx: Context, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new FormTooLargeError();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, size);
 }

@@ -336,7 +336,9 @@ describe('interaction (sign-in) form', () => {
 
   test('garbage and oversized bodies → 4xx; a foreign interaction id → 400', async () => {
     const { path, cookie } = await openLoginPage();
-    assert.equal((await post(`${path}/login`, '%%%', { cookie })).status, 403);
+    // A broken percent-escape is refused at the edge, before the CSRF check.
+    assert.equal((await post(`${path}/login`, '%%%', { cookie })).status, 400);
+    assert.equal((await post(`${path}/login`, 'csrf=a&email=%00', { cookie })).status, 400);
     assert.equal((await post(`${path}/login`, '{', { cookie, 'content-type': 'application/json' })).status, 403);
     const tooLarge = await post(`${path}/login`, `password=${'p'.repeat(200 * 1024)}`, { cookie });
     assert.equal(tooLarge.status, 413);
@@ -349,6 +351,57 @@ describe('interaction (sign-in) form', () => {
     const fresh = await openLoginPage();
     const ok = await post(`${fresh.path}/login`, new URLSearchParams({ csrf: fresh.csrf, email: EMAIL, password: PASSWORD }).toString(), { cookie: fresh.cookie });
     assert.equal(ok.status, 303);
+  });
+});
+
+describe('hostile text is refused at the edge with a 4xx (issue 11, item 10)', () => {
+  const HTML = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+
+  test('NUL, control characters and broken escapes in /auth parameters: 400 invalid_request, JSON for API clients, a page for browsers', async () => {
+    for (const name of ['state', 'nonce', 'login_hint', 'ui_locales', 'acr_values', 'claims_locales', 'client_id', 'redirect_uri', 'scope']) {
+      const answer = await authorize({ [name]: 'a\u0000b' });
+      assert.equal(jsonError(answer, 400), 'invalid_request', name);
+      assert.match(JSON.parse(answer.text).error_description, new RegExp(`"${name}" contains a control character`));
+      assert.equal(answer.location, null, 'refused, never redirected');
+    }
+    assert.equal(jsonError(await authorize({ state: 'a\u0007b' }), 400), 'invalid_request');
+    assert.equal(jsonError(await send(`/auth?client_id=${web.client_id}&state=%E0%A4%A`), 400), 'invalid_request');
+    assert.equal(jsonError(await send(`/auth?client_id=${web.client_id}&state=%ED%A0%80`), 400), 'invalid_request', 'an encoded lone surrogate is not UTF-8');
+    assert.equal(errorPage(await send(`/auth?client_id=${web.client_id}&state=a%00b`, { headers: HTML })), 'invalid_request');
+  });
+
+  test('a NUL or broken escape in a path: 400 on every router and on oidc-provider', async () => {
+    for (const path of ['/developer/apps/x%00y', '/admin/api/clients/a%00b', '/interaction/a%00b', '/account/%00', '/token%00', '/jwks/%ZZ', '/.well-known/openid-configuration%00']) {
+      assert.equal(jsonError(await send(path), 400), 'invalid_request', path);
+    }
+    assert.equal(errorPage(await send('/developer/apps/x%00y', { headers: HTML })), 'invalid_request');
+  });
+
+  test('oidc-provider bodies with a NUL or a lone surrogate: 400 invalid_request before anything is stored', async () => {
+    const auth = { authorization: basic(web.client_id, web.client_secret) };
+    const par = new URLSearchParams({ response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: challenge, code_challenge_method: 'S256', state: 'a\u0000b' });
+    assert.equal(jsonError(await post('/request', par.toString(), auth), 400), 'invalid_request', 'PAR would have stored it and /auth answered 500');
+    for (const body of ['grant_type=authorization_code&code=%00', 'grant_type=refresh_token&refresh_token=a%00', 'client_id=%00&grant_type=client_credentials']) {
+      assert.equal(jsonError(await post('/token', body, auth), 400), 'invalid_request', body);
+    }
+    for (const path of ['/token/introspection', '/token/revocation']) assert.equal(jsonError(await post(path, 'token=a%00b', auth), 400), 'invalid_request', path);
+    const json = { 'content-type': 'application/json' };
+    assert.equal(jsonError(await post('/reg', JSON.stringify({ redirect_uris: [REDIRECT_URI], client_name: 'a\u0000b' }), json), 400), 'invalid_request');
+    assert.equal(jsonError(await post('/reg', '{"redirect_uris":["https://a.example.com/cb"],"client_name":"\\ud800"}', json), 400), 'invalid_request', 'a lone surrogate');
+    assert.equal(jsonError(await post('/reg', JSON.stringify({ ['a\u0000']: 1 }), json), 400), 'invalid_request', 'a member name');
+    assert.equal(jsonError(await post('/token', Buffer.from([0x67, 0x3d, 0xff, 0xfe]) as unknown as string, auth), 400), 'invalid_request', 'raw bytes that are not UTF-8');
+  });
+
+  test('forms over 16 KiB to every interaction step: 413 (was 500 on confirm, abort and mfa/continue)', async () => {
+    const { path, cookie, csrf } = await openLoginPage();
+    for (const step of ['login', 'confirm', 'abort', 'mfa/continue', 'mfa/totp', 'mfa/recovery', 'mfa/enroll/totp']) {
+      const answer = await post(`${path}/${step}`, `csrf=${csrf}&pad=${'x'.repeat(20 * 1024)}`, { cookie });
+      assert.equal(answer.status, 413, step);
+      assert.equal(answer.headers.get('connection'), 'close', `${step}: the connection is not reused`);
+    }
+    const huge = await post(`${path}/confirm`, `csrf=${csrf}&pad=${'x'.repeat(200 * 1024)}`, { cookie });
+    assert.equal(huge.status, 413);
+    assert.equal(jsonError(await post('/token', `grant_type=x&pad=${'x'.repeat(100 * 1024)}`), 413), 'invalid_request', 'over the edge limit: 413 before oidc-provider');
   });
 });
 
