@@ -84,7 +84,7 @@ async function authorizationCode(): Promise<{ code: string; verifier: string }> 
     assert.ok(csrf, `no form on ${path}: ${page.text.slice(0, 200)}`);
     const action = /action="[^"]*\/(login|confirm)"/.exec(page.text)?.[1];
     assert.ok(action, `neither sign-in nor consent on ${path}`);
-    const fields = action === 'login' ? { csrf, email: EMAIL, password: PASSWORD } : { csrf };
+    const fields: Record<string, string> = action === 'login' ? { csrf, email: EMAIL, password: PASSWORD } : { csrf };
     const posted = await send(`${path}/${action}`, { method: 'POST', jar, headers: { 'content-type': FORM }, body: new URLSearchParams(fields).toString() });
     assert.equal(posted.status, 303, posted.text.slice(0, 300));
     next = posted.location!;
