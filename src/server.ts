@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
+import type Router from '@koa/router';
 import Koa from 'koa';
 import { accountRoutes } from './account/routes.ts';
 import { adminClientRoutes } from './admin/routes.ts';
@@ -9,19 +8,31 @@ import { listenControlSocket } from './cli/control-socket.ts';
 import { createOperations } from './cli/operations.ts';
 import type { Config } from './config/config.ts';
 import { createServices, type Services } from './context.ts';
+import { assetRoutes } from './http/asset-routes.ts';
+import { refuseNonCanonicalPaths } from './http/canonical-path.ts';
 import { errorHandler } from './http/error-handler.ts';
+import { edgeInput } from './http/edge-input.ts';
+import { RouteTable, routesOfRouter } from './http/route-table.ts';
 import { securityHeaders } from './http/security-headers.ts';
-import { viewsDir } from './http/views.ts';
 import { interactionRoutes } from './interactions/routes.ts';
-import { PORTAL_BASE, portalRoutes } from './portal/routes.ts';
-import { secondFactorAssets } from './interactions/second-factor-assets.ts';
 import { deleteRetiredKeys } from './keys/signing-keys.ts';
+import { healthRoutes } from './observability/health-routes.ts';
+import { Metrics } from './observability/metrics.ts';
+import { requestLog } from './observability/request-log.ts';
 import { buildProvider } from './oidc/build.ts';
 import { clientMetadataValidator } from './oidc/client-validation.ts';
 import { ProviderHolder } from './oidc/provider-holder.ts';
-import { statusListFeed } from './revocation/status-list-feed.ts';
+import { PROVIDER_ROUTES } from './oidc/provider-routes.ts';
+import { PORTAL_BASE, portalRoutes } from './portal/routes.ts';
+import { STATUS_LIST_ROUTES, statusListFeed } from './revocation/status-list-feed.ts';
+import { adminSecurityRoutes } from './security/admin-security-routes.ts';
+import { purgeAuditEvents, recordAuditEvents } from './security/audit-log.ts';
+import { createCredentialAttempts, type CredentialAttempts } from './security/credential-attempts.ts';
+import { createOAuthGuard } from './security/oauth-guard.ts';
+import { emitProviderEvents } from './security/provider-events.ts';
+import { RateLimits } from './security/rate-limits.ts';
+import { Suspensions } from './security/suspensions.ts';
 import { purgeExpired } from './storage/oidc-adapter.ts';
-import { createSecurityOperations } from './security/security-operations.ts';
 
 export interface RunningServer {
   services: Services;
@@ -30,19 +41,29 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const stylesheet = readFileSync(path.join(viewsDir, 'assets/latchkey.css'));
-
-/** The composition root: storage → provider → Koa app → HTTP listener, plus housekeeping timers. */
+/**
+ * The composition root: storage → provider → Koa app → HTTP listener, plus housekeeping timers.
+ * Request order: request id → log and metrics → security headers → error translation →
+ * canonical-path refusal → the routers (each guard inside the route it protects) → the OAuth
+ * guard → oidc-provider.
+ */
 export async function startServer(config: Config): Promise<RunningServer> {
   const services = await createServices(config);
-  const { logger, db } = services;
+  const { logger, db, events } = services;
   const { provider, cookieKeys, rebuild } = await buildProvider(services);
   const holder = new ProviderHolder(provider);
-  // Rate limits, suspensions, audit log, metrics, health, admin API (src/security/security-operations.ts).
-  const security = createSecurityOperations(services);
+
+  const metrics = new Metrics();
+  const stopMetrics = metrics.observe(events);
+  const audit = recordAuditEvents(services);
+  const limits = new RateLimits(config, db, (limit) => metrics.rateLimited.inc({ limit }));
+  const suspensions = new Suspensions(db, events, config.security.lockout);
+  const attempts = createCredentialAttempts({ db, limits, suspensions, events, logger });
+  const oauthGuard = createOAuthGuard({ limits, suspensions, logger, onSuspendedRefusal: (kind) => metrics.suspendedRefusals.inc({ kind }) });
   const observe = (p: typeof provider) => {
     p.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
-    security.observeProvider(p);
+    emitProviderEvents(p, events);
+    oauthGuard.observe(p);
   };
   observe(provider);
 
@@ -57,7 +78,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
       .catch((err) => logger.error({ err }, 'could not reload signing keys'));
   });
 
-  const app = new Koa({ proxy: config.trustProxy });
+  const csrfSecret = cookieKeys[0]!;
+  const mounted = mountedRouters({ services, holder, csrfSecret, attempts, metrics });
+  const routeTable = serverRouteTable(mounted);
+
+  const app = new Koa({ proxy: config.trustProxyHops > 0, maxIpsCount: config.trustProxyHops });
   // koa-mount runs oidc-provider with this app's ctx, so its cookies are signed with these keys.
   app.keys = cookieKeys;
   app.silent = true;
@@ -67,39 +92,21 @@ export async function startServer(config: Config): Promise<RunningServer> {
     ctx.set('X-Request-Id', ctx.state.requestId);
     await next();
   });
+  app.use(requestLog(metrics, routeTable, logger));
   app.use(securityHeaders({ production: config.production }));
   app.use(errorHandler(logger));
-  app.use(security.middleware);
-  app.use(secondFactorAssets());
-  app.use(async (ctx, next) => {
-    if (ctx.path === '/assets/latchkey.css') {
-      ctx.type = 'text/css';
-      ctx.set('Cache-Control', 'public, max-age=3600');
-      ctx.body = stylesheet;
-      return;
-    }
-    if (ctx.path === '/' && ctx.method === 'GET') return ctx.redirect('/account');
-    await next();
-  });
+  // Before anything reads it: no control characters, broken escapes or oversized bodies (src/http/edge-input.ts).
+  app.use(edgeInput());
+  // Before every guard: one spelling per route (src/http/canonical-path.ts).
+  app.use(refuseNonCanonicalPaths(routeTable));
   // Token Status Lists: the revocation feed for JWT access tokens (src/revocation/).
   app.use(statusListFeed(services));
-  const csrfSecret = cookieKeys[0]!;
-  const interactions = interactionRoutes(services, holder, csrfSecret);
-  const account = accountRoutes(services, holder, csrfSecret);
-  // Developer portal (/developer) and operator control of clients (/admin/api/clients).
-  const portal = portalRoutes(services, holder, csrfSecret);
-  const adminClients = adminClientRoutes(services, holder);
-  // Each router only sees its own paths: token requests skip their route matching.
-  for (const [prefix, router] of [
-    ['/interaction', interactions],
-    ['/account', account],
-    [PORTAL_BASE, portal],
-    ['/admin/api/clients', adminClients],
-  ] as const) {
+  for (const [matches, router] of mounted) {
     const routes: Koa.Middleware<any, any> = router.routes();
     const allowedMethods: Koa.Middleware<any, any> = router.allowedMethods();
-    app.use((ctx, next) => (ctx.path === prefix || ctx.path.startsWith(`${prefix}/`) ? routes(ctx, () => allowedMethods(ctx, next)) : next()));
+    app.use((ctx, next) => (matches(ctx.path) ? routes(ctx, () => allowedMethods(ctx, next)) : next()));
   }
+  app.use(oauthGuard.middleware);
   app.use(holder.middleware());
 
   // The control socket opens before the HTTP listener: once the server answers HTTP, local
@@ -122,8 +129,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const port = typeof address === 'object' && address ? address.port : config.port;
 
   const housekeeping = setInterval(() => {
-    Promise.all([purgeExpired(db.sql), deleteRetiredKeys(db), security.purge()])
-      .then(([rows, keys, old]) => (rows || keys || old.auditEvents || old.suspensions) && logger.info({ rows, keys, ...old }, 'purged expired rows'))
+    Promise.all([purgeExpired(db.sql), deleteRetiredKeys(db), purgeAuditEvents(db.prisma, config.security.auditRetentionDays), suspensions.purge()])
+      .then(([rows, keys, auditEvents, oldSuspensions]) =>
+        (rows || keys || auditEvents || oldSuspensions) && logger.info({ rows, keys, auditEvents, suspensions: oldSuspensions }, 'purged expired rows'))
       .catch((err) => logger.error({ err }, 'purge failed'));
   }, config.purgeIntervalSeconds * 1000);
   housekeeping.unref();
@@ -138,7 +146,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       clearInterval(housekeeping);
       stopWatchingKeys();
       await closeControlSocket();
-      await security.close();
+      stopMetrics();
+      await audit.flush();
+      audit.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
@@ -147,4 +157,37 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await db.close();
     },
   };
+}
+
+/** Pure: a path matcher for everything at or under `prefix`. */
+function underPrefix(prefix: string): (path: string) => boolean {
+  return (path) => path === prefix || path.startsWith(`${prefix}/`);
+}
+
+type MountedRouter = [matches: (path: string) => boolean, router: Router];
+
+/**
+ * Latchkey's own routers, each with the paths it answers: a router only sees requests for its
+ * own paths, so token requests skip their route matching. Exported for the route-variant test,
+ * which builds the same list to enumerate every route.
+ */
+export function mountedRouters(deps: { services: Services; holder: ProviderHolder; csrfSecret: string; attempts: CredentialAttempts; metrics: Metrics }): MountedRouter[] {
+  const { services, holder, csrfSecret, attempts, metrics } = deps;
+  const mounted: MountedRouter[] = [
+    [underPrefix('/interaction'), interactionRoutes(services, holder, csrfSecret, attempts)],
+    [underPrefix('/account'), accountRoutes(services, holder, csrfSecret, attempts)],
+    [underPrefix(PORTAL_BASE), portalRoutes(services, holder, csrfSecret)],
+    [underPrefix('/admin/api/clients'), adminClientRoutes(services, holder)],
+    [underPrefix('/admin/api/security'), adminSecurityRoutes(services)],
+  ];
+  for (const router of [healthRoutes(services, metrics), assetRoutes()]) {
+    const paths = new Set(routesOfRouter(router).map((r) => r.path));
+    mounted.push([(path) => paths.has(path), router]);
+  }
+  return mounted;
+}
+
+/** Every route the server answers: its routers', the status lists' and oidc-provider's. */
+export function serverRouteTable(mounted: MountedRouter[]): RouteTable {
+  return new RouteTable([...mounted.flatMap(([, router]) => routesOfRouter(router)), ...PROVIDER_ROUTES, ...STATUS_LIST_ROUTES]);
 }

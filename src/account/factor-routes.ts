@@ -2,9 +2,8 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { factorSummary } from '../accounts/factors.ts';
 import { deleteRecoveryCodes, generateRecoveryCodes } from '../accounts/recovery-codes.ts';
-import { beginSecondFactorAttempt, recordSecondFactorFailure, recordSecondFactorSuccess } from '../accounts/second-factor-lockout.ts';
-import { describeWait, normalizeTotpCode } from '../accounts/second-factor-policy.ts';
-import { confirmTotpEnrolment, pendingTotpEnrolment, removeTotp, startTotpEnrolment, verifyTotp } from '../accounts/totp.ts';
+import { codesRefusal, normalizeTotpCode } from '../accounts/second-factor-policy.ts';
+import { confirmTotpEnrolment, type EnrolmentOwner, pendingTotpEnrolment, removeTotp, startTotpEnrolment, verifyTotp } from '../accounts/totp.ts';
 import { finishRegistration, registrationOptions, removePasskey } from '../accounts/webauthn.ts';
 import type { User } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
@@ -12,6 +11,7 @@ import { csrfToken, csrfValid } from '../http/csrf.ts';
 import { readForm } from '../http/form-body.ts';
 import { readJson } from '../http/json-body.ts';
 import { getEphemeral, putEphemeral } from '../interactions/ephemeral-store.ts';
+import { attemptFrom, type CredentialAttempts } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
 
 /**
@@ -20,6 +20,13 @@ import { requestFields } from '../security/security-events.ts';
  * re-authentication is remembered for five minutes, keyed by the provider session's uid.
  */
 const REAUTH_SECONDS = 300;
+
+/**
+ * A TOTP enrolment started on the account page belongs to that session (security rule 35) and
+ * lasts long enough to scan the code and type the first one; "Set up" again starts a new secret.
+ */
+const ENROLMENT_SECONDS = 900;
+const enrolmentOwner = (sessionUid: string): EnrolmentOwner => ({ kind: 'session', id: sessionUid, expiresAt: new Date(Date.now() + ENROLMENT_SECONDS * 1000) });
 
 type SignedIn = { user: User; sessionUid: string };
 type Page = (ctx: Context, view: string, data: Record<string, unknown>, status?: number) => void;
@@ -30,6 +37,7 @@ export function factorRoutes(
   csrfSecret: string,
   signedInAccount: (ctx: Context) => Promise<SignedIn | undefined>,
   page: Page,
+  attempts: CredentialAttempts,
 ) {
   const recentlyReauthenticated = async (sessionUid: string) => Boolean(await getEphemeral(services.db.sql, 'LatchkeyReauth', sessionUid));
   const event = (ctx: Context, type: string, user: User, details?: Record<string, unknown>) =>
@@ -58,19 +66,26 @@ export function factorRoutes(
     if (!signedIn) return page(ctx, 'error', { title: 'Error', message: 'Sign in first.', code: 'login_required' }, 401);
     if (!csrfValid(csrfSecret, signedIn.sessionUid, form.get('csrf'))) return page(ctx, 'error', { title: 'Error', message: 'The form was stale.', code: 'csrf' }, 403);
     const csrf = csrfToken(csrfSecret, signedIn.sessionUid);
-    const row = await services.db.prisma.user.findUnique({ where: { id: signedIn.user.id }, select: { passwordHash: true } });
-    let ok = false;
+    // The same limiter and lock-out as sign-in (src/security/credential-attempts.ts): a stolen
+    // session cookie gives no faster way to guess the password or a code than the sign-in page.
     const code = normalizeTotpCode(form.get('code') ?? '');
+    const attempt = attemptFrom(ctx, code
+      ? { kind: 'code', step: 'reauth', userId: signedIn.user.id }
+      : { kind: 'password', step: 'reauth', email: signedIn.user.email, userId: signedIn.user.id });
+    const gate = await attempts.begin(attempt);
+    if (!gate.allowed) {
+      ctx.set('Retry-After', String(Math.ceil(Math.min(gate.retryAfterSeconds, 86_400))));
+      return page(ctx, 'reauth', { title: 'Confirm it is you', csrf, error: code ? codesRefusal(gate.retryAfterSeconds) : 'Too many attempts. Try again later.' }, 429);
+    }
+    let ok: boolean;
     if (code) {
-      const gate = await beginSecondFactorAttempt(services, signedIn.user.id);
-      if (!gate.allowed) return page(ctx, 'reauth', { title: 'Confirm it is you', csrf, error: `Too many wrong codes. Try again in ${describeWait(gate.retryAfterSeconds)}.` }, 429);
       ok = await verifyTotp(services, signedIn.user.id, code);
-      if (ok) await recordSecondFactorSuccess(services, signedIn.user.id);
-      else await recordSecondFactorFailure(services, signedIn.user.id);
     } else {
+      const row = await services.db.prisma.user.findUnique({ where: { id: signedIn.user.id }, select: { passwordHash: true } });
       const password = (form.get('password') ?? '').slice(0, 256);
       ok = password.length > 0 && (await services.passwords.verify(row?.passwordHash, password));
     }
+    await attempts.finish(attempt, ok);
     if (!ok) {
       event(ctx, 'account.reauth.failure', signedIn.user);
       return page(ctx, 'reauth', { title: 'Confirm it is you', csrf, error: 'That was not right.' }, 401);
@@ -82,7 +97,7 @@ export function factorRoutes(
   router.post('/totp/setup', async (ctx) => {
     const signedIn = await guard(ctx, await readForm(ctx));
     if (!signedIn) return;
-    const enrolment = await startTotpEnrolment(services, signedIn.user);
+    const enrolment = await startTotpEnrolment(services, signedIn.user, enrolmentOwner(signedIn.sessionUid));
     if (!enrolment) return backToAccount(ctx);
     page(ctx, 'mfa-enroll', { title: 'Set up an authenticator app', email: signedIn.user.email, enrolment, csrf: csrfToken(csrfSecret, signedIn.sessionUid), confirmAction: '/account/totp/confirm' });
   });
@@ -93,8 +108,8 @@ export function factorRoutes(
     const form = ctx.state.form as URLSearchParams;
     const csrf = csrfToken(csrfSecret, signedIn.sessionUid);
     const code = normalizeTotpCode(form.get('code') ?? '');
-    if (!code || !(await confirmTotpEnrolment(services, signedIn.user.id, code))) {
-      const enrolment = await pendingTotpEnrolment(services, signedIn.user);
+    if (!code || !(await confirmTotpEnrolment(services, signedIn.user.id, enrolmentOwner(signedIn.sessionUid), code))) {
+      const enrolment = await pendingTotpEnrolment(services, signedIn.user, enrolmentOwner(signedIn.sessionUid));
       if (!enrolment) return backToAccount(ctx);
       return page(ctx, 'mfa-enroll', { title: 'Set up an authenticator app', email: signedIn.user.email, enrolment, csrf, confirmAction: '/account/totp/confirm', error: 'That code is not right.' }, 400);
     }

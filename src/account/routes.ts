@@ -9,6 +9,7 @@ import { describeAccess, describeIdentityScopes } from '../interactions/consent-
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../oidc/account-console-client.ts';
 import { finishSignIn, signedInUser, startSignIn } from '../oidc/first-party-session.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
+import type { CredentialAttempts } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
 import { listGrantsOfAccount, revokeGrant } from '../storage/oidc-adapter.ts';
 
@@ -17,8 +18,8 @@ import { listGrantsOfAccount, revokeGrant } from '../storage/oidc-adapter.ts';
  * session; a visitor without one is sent through Latchkey's authorization endpoint as the
  * first-party account-console client, so sign-in (and later 2FA) happens in one place.
  */
-export function accountRoutes(services: Services, holder: ProviderHolder, csrfSecret: string): Router {
-  const router = new Router({ prefix: '/account' });
+export function accountRoutes(services: Services, holder: ProviderHolder, csrfSecret: string, attempts: CredentialAttempts): Router {
+  const router = new Router({ prefix: '/account', sensitive: true });
   const STATE_COOKIE = 'latchkey.account_state';
 
   const signedInAccount = (ctx: Context) => signedInUser(services, holder, ctx);
@@ -31,7 +32,7 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
   };
 
   // Sign-in methods: authenticator app, passkeys, recovery codes (factor-routes.ts).
-  const signInMethods = factorRoutes(router, services, csrfSecret, signedInAccount, page);
+  const signInMethods = factorRoutes(router, services, csrfSecret, signedInAccount, page, attempts);
 
   router.get('/', async (ctx) => {
     const signedIn = await signedInAccount(ctx);

@@ -1,5 +1,5 @@
 import type { Services } from '../context.ts';
-import { lockSeconds, SECOND_FACTOR_MAX_FAILURES, SECOND_FACTOR_WINDOW_SECONDS } from './second-factor-policy.ts';
+import { lockSeconds, SECOND_FACTOR_MAX_CONSECUTIVE, SECOND_FACTOR_MAX_FAILURES, SECOND_FACTOR_WINDOW_SECONDS } from './second-factor-policy.ts';
 
 /**
  * Per-account limit on second-factor codes (TOTP and recovery codes), independent of IP.
@@ -7,6 +7,11 @@ import { lockSeconds, SECOND_FACTOR_MAX_FAILURES, SECOND_FACTOR_WINDOW_SECONDS }
  * guesses cannot slip past the limit (the race behind GHSA-7h8m-vrxx-vr4m): at most
  * SECOND_FACTOR_MAX_FAILURES codes are ever checked per window. A success clears the count;
  * the fifth failure locks the account's code factors for lockSeconds(previous locks).
+ *
+ * The window alone would let a patient guesser through (4 codes every 5 minutes never locks:
+ * 1,152 codes a day), so `consecutive` counts every attempt since the last success, whatever
+ * the pace, and past SECOND_FACTOR_MAX_CONSECUTIVE no code is checked at all (NIST SP 800-63B
+ * §5.2.2) until the owner proves themselves otherwise (a passkey) or an operator unlocks.
  */
 type Deps = Pick<Services, 'db'>;
 
@@ -14,9 +19,10 @@ export type AttemptGate = { allowed: true } | { allowed: false; retryAfterSecond
 
 export async function beginSecondFactorAttempt(deps: Deps, userId: string, now = new Date()): Promise<AttemptGate> {
   const windowStart = new Date(now.getTime() - SECOND_FACTOR_WINDOW_SECONDS * 1000);
-  const { rows } = await deps.db.sql.query<{ failures: number; window_started_at: Date; locked_until: Date | null }>(
-    `INSERT INTO second_factor_throttle AS t (user_id, failures, window_started_at) VALUES ($1, 1, $2)
+  const { rows } = await deps.db.sql.query<{ failures: number; window_started_at: Date; locked_until: Date | null; consecutive: number }>(
+    `INSERT INTO second_factor_throttle AS t (user_id, failures, window_started_at, consecutive) VALUES ($1, 1, $2, 1)
      ON CONFLICT (user_id) DO UPDATE SET
+       consecutive = CASE WHEN t.locked_until > $2 OR t.consecutive > $4 THEN t.consecutive ELSE t.consecutive + 1 END,
        failures = CASE WHEN t.locked_until > $2 THEN t.failures
                        WHEN t.window_started_at < $3 OR t.locked_until IS NOT NULL THEN 1
                        ELSE t.failures + 1 END,
@@ -24,12 +30,16 @@ export async function beginSecondFactorAttempt(deps: Deps, userId: string, now =
                                 WHEN t.window_started_at < $3 OR t.locked_until IS NOT NULL THEN $2
                                 ELSE t.window_started_at END,
        locked_until = CASE WHEN t.locked_until > $2 THEN t.locked_until ELSE NULL END
-     RETURNING failures, window_started_at, locked_until`,
-    [userId, now, windowStart],
+     RETURNING failures, window_started_at, locked_until, consecutive`,
+    [userId, now, windowStart, SECOND_FACTOR_MAX_CONSECUTIVE],
   );
   const row = rows[0]!;
   const lockedUntil = row.locked_until ? new Date(row.locked_until) : undefined;
   if (lockedUntil && lockedUntil > now) return { allowed: false, retryAfterSeconds: (lockedUntil.getTime() - now.getTime()) / 1000 };
+  // The attempt in hand is counted: more than the maximum means this one would be one too many.
+  if (row.consecutive > SECOND_FACTOR_MAX_CONSECUTIVE) {
+    return { allowed: false, retryAfterSeconds: Number.POSITIVE_INFINITY };
+  }
   if (row.failures > SECOND_FACTOR_MAX_FAILURES) {
     // Only reachable by parallel attempts while the fifth is being checked.
     const windowEnds = new Date(row.window_started_at).getTime() + SECOND_FACTOR_WINDOW_SECONDS * 1000;
@@ -57,7 +67,7 @@ export async function recordSecondFactorFailure(deps: Deps, userId: string, now 
 /** After a correct code: the count starts again (earlier locks still make the next one longer for a day). */
 export async function recordSecondFactorSuccess(deps: Deps, userId: string): Promise<void> {
   await deps.db.sql.query(
-    `UPDATE second_factor_throttle SET failures = 0, locked_until = NULL,
+    `UPDATE second_factor_throttle SET failures = 0, consecutive = 0, locked_until = NULL,
        lock_count = CASE WHEN window_started_at < now() - interval '1 day' THEN 0 ELSE lock_count END
      WHERE user_id = $1`,
     [userId],

@@ -29,6 +29,8 @@ export function requestsMfa(acrValues: unknown): boolean {
 /** Failures within the window before the second factor is locked. */
 export const SECOND_FACTOR_MAX_FAILURES = 5;
 export const SECOND_FACTOR_WINDOW_SECONDS = 300;
+/** Wrong codes in a row, at any pace, after which no code is checked until a success by other means (NIST SP 800-63B §5.2.2: at most 100). */
+export const SECOND_FACTOR_MAX_CONSECUTIVE = 100;
 const LOCK_BASE_SECONDS = 300;
 const LOCK_MAX_SECONDS = 24 * 3600;
 
@@ -66,4 +68,11 @@ export function normalizeRecoveryCode(input: string): string {
 export function normalizeTotpCode(input: string): string | undefined {
   const code = input.replace(/\s/g, '');
   return /^\d{6}$/.test(code) ? code : undefined;
+}
+
+/** Pure: what a person is told when codes are refused for a while, or for good. */
+export function codesRefusal(retryAfterSeconds: number): string {
+  return Number.isFinite(retryAfterSeconds)
+    ? `Too many wrong codes. Try again in ${describeWait(retryAfterSeconds)}.`
+    : 'Too many wrong codes in a row: codes are locked for this account. Sign in with a passkey or security key, or ask an administrator to unlock your account.';
 }

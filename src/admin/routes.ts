@@ -20,7 +20,7 @@ import { signedInUser } from '../oidc/first-party-session.ts';
  *     a malicious page cannot ride the admin's cookie.
  */
 export function adminClientRoutes(services: Services, holder: ProviderHolder): Router {
-  const router = new Router({ prefix: '/admin/api/clients' });
+  const router = new Router({ prefix: '/admin/api/clients', sensitive: true });
 
   const fail = (ctx: Context, status: number, error: string, description: string) => {
     ctx.status = status;

@@ -43,7 +43,13 @@ const environmentSchema = z.object({
   // their own max-age, commonly 10 minutes.
   KEY_PUBLISH_DELAY_SECONDS: z.coerce.number().int().min(0).max(7 * 24 * 3600).default(600),
   COOKIE_KEYS: z.string().optional(),
-  TRUST_PROXY: boolean.default(false),
+  // How many reverse proxies in front of Latchkey append to X-Forwarded-For: the client address
+  // is the one the outermost trusted proxy saw, never what the client itself wrote leftmost.
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|yes|no|[0-9])$/, 'must be false, true (one proxy) or the number of trusted proxies (0-9)')
+    .default('false')
+    .transform((v) => (v === 'true' || v === 'yes' ? 1 : v === 'false' || v === 'no' ? 0 : Number(v))),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   ACCESS_TOKEN_TTL: seconds(600),
   ID_TOKEN_TTL: seconds(3600),
@@ -100,7 +106,8 @@ export interface Config {
   keyPublishDelaySeconds: number;
   /** Cookie signing keys, newest first; undefined means "generate and store one" (development only). */
   cookieKeys?: string[];
-  trustProxy: boolean;
+  /** Number of trusted reverse proxies (0: none; X-Forwarded-* ignored). */
+  trustProxyHops: number;
   logLevel: Environment['LOG_LEVEL'];
   ttl: {
     accessToken: number;
@@ -171,7 +178,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     encryptionKey: e.ENCRYPTION_KEY ? parseEncryptionKey(e.ENCRYPTION_KEY) : undefined,
     keyPublishDelaySeconds: e.KEY_PUBLISH_DELAY_SECONDS,
     cookieKeys: e.COOKIE_KEYS ? parseCookieKeys(e.COOKIE_KEYS) : undefined,
-    trustProxy: e.TRUST_PROXY,
+    trustProxyHops: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     ttl: {
       accessToken: e.ACCESS_TOKEN_TTL,

@@ -8,8 +8,10 @@ import { requestFields } from '../security/security-events.ts';
 import { readForm } from '../http/form-body.ts';
 import { renderView } from '../http/views.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
+import { attemptFrom, type CredentialAttempts } from '../security/credential-attempts.ts';
 import { applyConsent } from './apply-consent.ts';
 import { describeIdentityScopes, requestedApis, type AccessChoice, type ApiRequest } from './consent-model.ts';
+import { describeWait } from '../accounts/second-factor-policy.ts';
 import { saveInteractionResult, seeOther } from './interaction-result.ts';
 import { secondFactorStep } from './second-factor.ts';
 
@@ -17,8 +19,8 @@ import { secondFactorStep } from './second-factor.ts';
  * Login and consent, at oidc-provider's interaction URL. Every route lives under
  * /interaction/:uid so the interaction cookie (whose path is that URL) reaches it.
  */
-export function interactionRoutes(services: Services, holder: ProviderHolder, csrfSecret: string): Router {
-  const router = new Router({ prefix: '/interaction/:uid' });
+export function interactionRoutes(services: Services, holder: ProviderHolder, csrfSecret: string, attempts: CredentialAttempts): Router {
+  const router = new Router({ prefix: '/interaction/:uid', sensitive: true });
 
   const details = (ctx: Context) => holder.current.interactionDetails(ctx.req, ctx.res);
 
@@ -47,7 +49,7 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
   });
 
   // Second factor, enrolment at sign-in, passkey sign-in and step-up (second-factor.ts).
-  const secondFactor = secondFactorStep(services, holder, csrfSecret, page);
+  const secondFactor = secondFactorStep(services, holder, csrfSecret, page, attempts);
   secondFactor.register(router);
 
   /**
@@ -140,22 +142,28 @@ export function interactionRoutes(services: Services, holder: ProviderHolder, cs
     if (interaction.prompt.name !== 'login') return page(ctx, 'error', { title: 'Error', message: 'You are already signed in.', code: 'unexpected_step' }, 400);
     const email = (form.get('email') ?? '').slice(0, 254);
     const password = form.get('password') ?? '';
-    const user = password.length <= 256 ? await verifyPasswordSignIn(services, email, password) : undefined;
     const clientId = String(interaction.params.client_id);
-    if (!user) {
-      services.events.emit({ type: 'signin.failure', clientId, details: { method: 'password' }, ...requestFields(ctx) });
-      const client = await clientView(String(interaction.params.client_id));
-      return page(ctx, 'login', {
-        title: 'Sign in',
-        uid: interaction.uid,
-        csrf: csrfToken(csrfSecret, interaction.uid),
-        client,
-        email,
-        error: 'Incorrect e-mail address or password.',
-      }, 401);
+    const loginPage = async (error: string, status: number) =>
+      page(ctx, 'login', { title: 'Sign in', uid: interaction.uid, csrf: csrfToken(csrfSecret, interaction.uid), client: await clientView(clientId), email, error }, status);
+
+    const attempt = attemptFrom(ctx, { kind: 'password', step: 'login', email });
+    const gate = await attempts.begin(attempt);
+    if (!gate.allowed) {
+      ctx.set('Retry-After', String(gate.retryAfterSeconds));
+      return loginPage(`Too many attempts. Try again in ${describeWait(gate.retryAfterSeconds)}.`, 429);
     }
+    const user = password.length <= 256 ? await verifyPasswordSignIn(services, email, password) : undefined;
+    await attempts.finish({ ...attempt, userId: user?.id }, Boolean(user));
+    if (!user) services.events.emit({ type: 'signin.failure', clientId, details: { method: 'password' }, ...requestFields(ctx) });
+    // During an account-wide lock (many failures from many addresses) a password alone is not
+    // enough: the owner goes on with a second factor, or signs in with a passkey. A wrong
+    // password and a right one without a second factor get the same answer then.
+    if (gate.accountLocked && !user?.hasSecondFactor) {
+      return loginPage('Too many failed sign-ins for this account. Sign in with a passkey, or try again later.', 429);
+    }
+    if (!user) return loginPage('Incorrect e-mail address or password.', 401);
     // Finishes with amr ['pwd'], or goes on to the second factor (or its enrolment).
-    await secondFactor.afterPassword(ctx, interaction, user);
+    await secondFactor.afterPassword(ctx, interaction, user, { requireSecondFactor: gate.accountLocked });
   });
 
   router.post('/confirm', async (ctx) => {

@@ -2,9 +2,9 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { factorSummary } from '../accounts/factors.ts';
 import { generateRecoveryCodes, recoveryCodesRemaining, useRecoveryCode } from '../accounts/recovery-codes.ts';
-import { beginSecondFactorAttempt, recordSecondFactorFailure, recordSecondFactorSuccess, secondFactorLockedFor } from '../accounts/second-factor-lockout.ts';
-import { ACR_MFA, ACR_PASSWORD, describeWait, mustHaveSecondFactor, normalizeTotpCode } from '../accounts/second-factor-policy.ts';
-import { confirmTotpEnrolment, pendingTotpEnrolment, startTotpEnrolment, totpStatus, verifyTotp } from '../accounts/totp.ts';
+import { secondFactorLockedFor } from '../accounts/second-factor-lockout.ts';
+import { ACR_MFA, ACR_PASSWORD, codesRefusal, describeWait, mustHaveSecondFactor, normalizeTotpCode } from '../accounts/second-factor-policy.ts';
+import { confirmTotpEnrolment, type EnrolmentOwner, pendingTotpEnrolment, startTotpEnrolment, totpStatus, verifyTotp } from '../accounts/totp.ts';
 import { authenticationOptions, finishAuthentication, finishRegistration, registrationOptions } from '../accounts/webauthn.ts';
 import { findUserById, type SignedInUser } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
@@ -12,6 +12,7 @@ import { csrfToken, csrfValid } from '../http/csrf.ts';
 import { readForm } from '../http/form-body.ts';
 import { readJson } from '../http/json-body.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
+import { attemptFrom, type CredentialAttempts } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
 import { getEphemeral, putEphemeral, takeEphemeral } from './ephemeral-store.ts';
 import { saveInteractionResult, seeOther } from './interaction-result.ts';
@@ -38,9 +39,16 @@ type Interaction = Awaited<ReturnType<ProviderHolder['current']['interactionDeta
 type Page = (ctx: Context, view: string, data: Record<string, unknown>, status?: number) => void;
 
 const PENDING = 'LatchkeyMfaPending';
+
+/** A TOTP enrolment started at sign-in belongs to the interaction, and expires with it. */
+const enrolmentOwner = (interaction: Interaction): EnrolmentOwner => ({
+  kind: 'interaction',
+  id: interaction.uid,
+  expiresAt: new Date((interaction.exp ?? Math.floor(Date.now() / 1000) + 3600) * 1000),
+});
 const unique = (values: string[]) => [...new Set(values)];
 
-export function secondFactorStep(services: Services, holder: ProviderHolder, csrfSecret: string, page: Page) {
+export function secondFactorStep(services: Services, holder: ProviderHolder, csrfSecret: string, page: Page, attempts: CredentialAttempts) {
   const { db } = services;
   const details = (ctx: Context) => holder.current.interactionDetails(ctx.req, ctx.res);
   const savePending = (interaction: Interaction, pending: Pending) =>
@@ -78,7 +86,9 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
     const csrf = csrfToken(csrfSecret, uid);
     const base = { uid, csrf, email: user.email, ...extra };
     if (pending.stage === 'enroll') {
-      const enrolment = (await pendingTotpEnrolment(services, user)) ?? (await startTotpEnrolment(services, user));
+      // The secret belongs to this interaction: a later sign-in gets a new one (security rule 35).
+      const owner = enrolmentOwner(interaction);
+      const enrolment = (await pendingTotpEnrolment(services, user, owner)) ?? (await startTotpEnrolment(services, user, owner));
       return page(ctx, 'mfa-enroll', { title: 'Set up a second factor', ...base, enrolment, required: true }, status);
     }
     if (pending.stage === 'done') {
@@ -126,12 +136,12 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
    * require-MFA flag comes from the client registry's cache: no further queries on the
    * password-only path.
    */
-  async function afterPassword(ctx: Context, interaction: Interaction, user: SignedInUser): Promise<void> {
+  async function afterPassword(ctx: Context, interaction: Interaction, user: SignedInUser, options: { requireSecondFactor?: boolean } = {}): Promise<void> {
     const required = mustHaveSecondFactor(services.config.mfaRequired, user.roles);
     const stored = await services.clients.find(String(interaction.params.client_id));
     // As oidc-provider sees it: a suspended or unapproved client has no metadata.
     const client = stored && !stored.suspended && !stored.approvalPending ? stored.metadata : undefined;
-    const wanted = user.hasSecondFactor || required || appWantsMfa(interaction.params.acr_values, client);
+    const wanted = user.hasSecondFactor || required || options.requireSecondFactor || appWantsMfa(interaction.params.acr_values, client);
     // No pending record is created on this path. One left by an earlier attempt in this
     // interaction (another account's password, then this one) is not deleted: the interaction
     // is resolved now and its uid never comes back (resume destroys it), and such a record
@@ -163,24 +173,22 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
     if (!step) return;
     const { form, interaction, pending } = step;
     const clientId = String(interaction.params.client_id);
-    const gate = await beginSecondFactorAttempt(services, pending.accountId);
+    const attempt = attemptFrom(ctx, { kind: 'code', step: `mfa/${method}`, userId: pending.accountId });
+    const gate = await attempts.begin(attempt);
     if (!gate.allowed) {
-      services.events.emit({ type: 'signin.mfa.failure', userId: pending.accountId, clientId, details: { method, reason: 'locked' }, ...requestFields(ctx) });
-      ctx.set('Retry-After', String(Math.ceil(gate.retryAfterSeconds)));
-      return render(ctx, interaction, pending, { error: `Too many wrong codes. Try again in ${describeWait(gate.retryAfterSeconds)}.` }, 429);
+      ctx.set('Retry-After', String(Math.ceil(Math.min(gate.retryAfterSeconds, 86_400))));
+      return render(ctx, interaction, pending, { error: codesRefusal(gate.retryAfterSeconds) }, 429);
     }
     const ok = await check(pending, (form.get(field) ?? '').slice(0, 64));
+    const { lockedSeconds } = await attempts.finish(attempt, ok);
     if (!ok) {
       services.events.emit({ type: 'signin.mfa.failure', userId: pending.accountId, clientId, details: { method }, ...requestFields(ctx) });
-      const locked = await recordSecondFactorFailure(services, pending.accountId);
-      if (locked) {
-        services.events.emit({ type: 'factor.locked', actor: 'system', userId: pending.accountId, details: { seconds: locked }, ...requestFields(ctx) });
-        ctx.set('Retry-After', String(locked));
-        return render(ctx, interaction, pending, { error: `Too many wrong codes. Try again in ${describeWait(locked)}.` }, 429);
+      if (lockedSeconds) {
+        ctx.set('Retry-After', String(lockedSeconds));
+        return render(ctx, interaction, pending, { error: codesRefusal(lockedSeconds) }, 429);
       }
       return render(ctx, interaction, pending, { error: method === 'totp' ? 'That code is not right, or was already used. Wait for the next code and try again.' : 'That recovery code is not valid or was already used.' }, 401);
     }
-    await recordSecondFactorSuccess(services, pending.accountId);
     const amr = unique([...pending.first, 'otp']);
     if (method === 'recovery_code') {
       const remaining = await recoveryCodesRemaining(services, pending.accountId);
@@ -208,7 +216,7 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
       if (!step) return;
       const { form, interaction, pending } = step;
       const code = normalizeTotpCode(form.get('code') ?? '');
-      if (!code || !(await confirmTotpEnrolment(services, pending.accountId, code))) {
+      if (!code || !(await confirmTotpEnrolment(services, pending.accountId, enrolmentOwner(interaction), code))) {
         return render(ctx, interaction, pending, { error: 'That code is not right. Check the time on your phone and try the next code.' }, 400);
       }
       services.events.emit({ type: 'factor.totp.enrolled', actor: pending.accountId, userId: pending.accountId, ...requestFields(ctx) });
@@ -282,7 +290,11 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
       }
       const purpose = pending ? 'second-factor' : 'passkey';
       if (pending && pending.stage !== 'verify') return fail(ctx, 400, 'This sign-in step is not expected now.');
+      const attempt = attemptFrom(ctx, { kind: 'passkey', step: pending ? 'mfa/webauthn' : 'passkey', userId: pending?.accountId });
+      const gate = await attempts.begin(attempt);
+      if (!gate.allowed) return fail(ctx, 429, `Too many attempts. Try again in ${describeWait(gate.retryAfterSeconds)}.`);
       const outcome = await finishAuthentication(services, interaction.uid, purpose, credential);
+      await attempts.finish({ ...attempt, userId: outcome.userId ?? attempt.userId }, outcome.ok);
       if (!outcome.ok) {
         services.events.emit({
           type: pending ? 'signin.mfa.failure' : 'signin.failure', userId: outcome.userId, clientId,

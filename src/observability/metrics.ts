@@ -2,8 +2,10 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import type { SecurityEvents } from '../security/security-events.ts';
 
 /**
- * Prometheus metrics, one registry per server. Labels are bounded: routes are normalised to a
- * fixed set (never a raw path), grant types and outcomes come from short known lists.
+ * Prometheus metrics, one registry per server. Labels are bounded: a route label is the pattern
+ * of the route that matched (src/http/route-table.ts) or `other`, never a raw path; grant types
+ * and outcomes come from short known lists. Counters move from the security events, so whoever
+ * emits an event need not know about metrics.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -34,6 +36,10 @@ export class Metrics {
       if (head === 'signin' && ['success', 'failure', 'locked', 'throttled'].includes(tail)) this.signins.inc({ step: 'password', outcome: tail });
       else if ((head === 'factor' || head === 'mfa' || head === 'second_factor') && /(success|failure|verified|failed)$/.test(tail)) {
         this.signins.inc({ step: rest[0] ?? 'factor', outcome: /(success|verified)$/.test(tail) ? 'success' : 'failure' });
+      } else if (event.type === 'token.issued') {
+        this.tokens.inc({ grant_type: closedLabel(event.details?.grantType, GRANT_TYPES) });
+      } else if (event.type === 'token.failed') {
+        this.tokenErrors.inc({ grant_type: closedLabel(event.details?.grantType, GRANT_TYPES), error: closedLabel(event.details?.error, TOKEN_ERRORS) });
       } else if (event.type === 'suspension.created') {
         const d = event.details ?? {};
         this.suspensions.inc({ kind: String(d.kind ?? 'unknown'), by: event.actor === 'system' ? 'automatic' : 'manual' });
@@ -42,18 +48,10 @@ export class Metrics {
   }
 }
 
-const PROVIDER_ROUTES = new Set(['/auth', '/token', '/token/introspection', '/token/revocation', '/me', '/jwks', '/request', '/reg', '/session/end', '/session/end/confirm', '/session/end/success', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']);
-
-/** Pure: a bounded route label for a request path. */
-export function routeLabel(path: string): string {
-  if (PROVIDER_ROUTES.has(path)) return path;
-  if (path.startsWith('/auth/')) return '/auth/:uid';
-  if (path.startsWith('/reg/')) return '/reg/:client_id';
-  const interaction = /^\/interaction\/[^/]+((?:\/[a-z0-9_-]{1,30}){0,3})$/.exec(path);
-  if (interaction) return `/interaction/:uid${interaction[1] ?? ''}`;
-  if (path === '/account' || path.startsWith('/account/')) return path.split('/').slice(0, 3).join('/').slice(0, 40).replace(/\/[^/]*\d[^/]*$/, '/:id');
-  if (path.startsWith('/admin/api/')) return `/admin/api/${path.split('/')[3] ?? ''}`.slice(0, 40);
-  if (['/metrics', '/healthz', '/readyz', '/', '/assets/latchkey.css'].includes(path)) return path;
-  if (path.startsWith('/portal')) return '/portal';
-  return 'other';
-}
+/** Label values come from closed lists: anything a client typed becomes `other`. */
+const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:openid:params:grant-type:ciba']);
+const TOKEN_ERRORS = new Set([
+  'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target',
+  'invalid_dpop_proof', 'use_dpop_nonce', 'temporarily_unavailable', 'server_error', 'access_denied', 'invalid_token',
+]);
+export const closedLabel = (value: unknown, allowed: ReadonlySet<string>) => (typeof value === 'string' && allowed.has(value) ? value : 'other');

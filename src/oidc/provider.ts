@@ -131,7 +131,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
   };
 
   const provider = new Provider(config.issuer, configuration);
-  provider.proxy = config.trustProxy;
+  provider.proxy = config.trustProxyHops > 0;
   installClientHooks(provider, services);
   return provider;
 }

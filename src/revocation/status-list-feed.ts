@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type { Services } from '../context.ts';
+import type { Route } from '../http/route-table.ts';
 import { loadSigningJwks } from '../keys/signing-keys.ts';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../oidc/account-console-client.ts';
 import { compressStatusList, createStatusList, setStatus, STATUS_INVALID } from '../resource-server/status-list-bits.ts';
@@ -21,6 +22,8 @@ export const LIST_TTL_SECONDS = 5;
 export const LIST_LIFETIME_SECONDS = 120;
 const PURGE_EVERY_MS = 60_000;
 const MEDIA_TYPE = 'application/statuslist+jwt';
+/** For the route table (src/http/route-table.ts): the one route this middleware answers. */
+export const STATUS_LIST_ROUTES: Route[] = [{ method: 'GET', path: '/statuslists/:n' }];
 
 export function statusListFeed(services: Pick<Services, 'db' | 'encryptor' | 'config' | 'logger'>) {
   const { db, config } = services;

@@ -8,23 +8,26 @@ import { parseDuration, SUSPENSION_KINDS, Suspensions } from './suspensions.ts';
  * The CLI's security operations (`latchkey audit`, `latchkey suspensions …`), merged into
  * src/cli/operations.ts so they run locally or through the server's control socket alike.
  */
+const text = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+
 export const securitySchemas = {
   'audit.query': z.object({
-    type: z.string().max(100).optional(),
-    user: z.string().max(300).optional(),
-    client: z.string().max(300).optional(),
-    since: z.string().max(40).optional(),
+    type: text(100).optional(),
+    user: text(300).optional(),
+    client: text(300).optional(),
+    since: text(40).optional(),
     limit: z.number().int().min(1).max(500).optional(),
-    cursor: z.string().max(40).optional(),
+    cursor: text(40).optional(),
   }),
   'suspensions.list': z.object({ all: z.boolean().default(false) }),
-  'suspensions.lift': z.object({ id: z.string().optional(), kind: z.enum(SUSPENSION_KINDS).optional(), subject: z.string().max(300).optional() }),
-  'suspensions.add': z.object({ kind: z.enum(SUSPENSION_KINDS), subject: z.string().min(1).max(300), duration: z.string(), reason: z.string().max(300).optional() }),
+  'suspensions.lift': z.object({ id: text(100).optional(), kind: z.enum(SUSPENSION_KINDS).optional(), subject: text(300).optional() }),
+  'suspensions.add': z.object({ kind: z.enum(SUSPENSION_KINDS), subject: text(300).min(1), duration: text(20), reason: text(300).optional() }),
 } as const;
 
 type Input<K extends keyof typeof securitySchemas> = z.infer<(typeof securitySchemas)[K]>;
 
-export function securityOperationHandlers(services: Services) {
+/** `actor` names who acts in the audit trail: 'cli', or 'admin-api' over HTTP. */
+export function securityOperationHandlers(services: Services, actor = 'cli') {
   let shared: Suspensions | undefined;
   const suspensions = () => (shared ??= new Suspensions(services.db, services.events, services.config.security.lockout));
   return {
@@ -39,12 +42,12 @@ export function securityOperationHandlers(services: Services) {
     'suspensions.list': (input: Input<'suspensions.list'>) => suspensions().list(input),
     'suspensions.lift': async (input: Input<'suspensions.lift'>) => {
       if (!input.id && !(input.kind && input.subject)) throw new InputError('give an id, or --kind and --subject');
-      return { lifted: await suspensions().lift(input, 'cli') };
+      return { lifted: await suspensions().lift(input, actor) };
     },
     'suspensions.add': (input: Input<'suspensions.add'>) => {
       const seconds = parseDuration(input.duration);
       if (!seconds) throw new InputError('--duration must be like 90, 15m, 2h or 1d (at most a year)');
-      return suspensions().suspend(input.kind, input.subject, seconds, input.reason ?? 'suspended by an administrator', 'cli');
+      return suspensions().suspend(input.kind, input.subject, seconds, input.reason ?? 'suspended by an administrator', actor);
     },
   };
 }

@@ -27,11 +27,18 @@ export type LimitName =
  */
 const PER_INSTANCE: ReadonlySet<LimitName> = new Set(['token-ip', 'token-client']);
 
+/** Pure: a value safe to use as a limiter or suspension key (PostgreSQL text refuses NUL). */
+export function keyOf(value: string | undefined | null): string | undefined {
+  const cleaned = Buffer.from(value ?? '', 'utf8').toString('utf8').replace(/[\u0000-\u001f\u007f]/g, '').slice(0, 200);
+  return cleaned || undefined;
+}
+
 export class RateLimits {
   readonly #limiters = new Map<LimitName, RateLimiterAbstract>();
   readonly budgets: Record<LimitName, Budget>;
 
-  constructor(config: Config, db: Database) {
+  /** `onLimited` hears of every refusal (the metrics counter), whoever asked. */
+  constructor(config: Config, db: Database, private readonly onLimited: (name: LimitName) => void = () => {}) {
     const { rateLimits: r, lockout: l } = config.security;
     this.budgets = {
       'signin-ip': r.signinIp,
@@ -70,7 +77,10 @@ export class RateLimits {
       await this.#limiters.get(name)!.consume(key.slice(0, 200));
       return 0;
     } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) return Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+      if (rejection instanceof RateLimiterRes) {
+        this.onLimited(name);
+        return Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+      }
       throw rejection;
     }
   }

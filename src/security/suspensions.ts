@@ -7,7 +7,7 @@ import type { SecurityEvents } from './security-events.ts';
  * escalate: the n-th suspension of the same subject within a day lasts base·2^(n-1), capped.
  * Manual ones last what the admin said. A suspension ends by itself at `until`, or when lifted.
  */
-export const SUSPENSION_KINDS = ['account', 'account-ip', 'client', 'ip'] as const;
+export const SUSPENSION_KINDS = ['account', 'account-ip', 'client', 'client-ip', 'ip'] as const;
 export type SuspensionKind = (typeof SUSPENSION_KINDS)[number];
 
 export interface ActiveSuspension {
@@ -27,6 +27,8 @@ export function escalatedSeconds(level: number, baseSeconds: number, maxSeconds:
 }
 
 export const accountIpSubject = (email: string, ip: string) => `${normalizeEmail(email)}|${ip}`;
+/** Automatic client lock-outs name the client and the address the failures came from: a stranger cannot lock out the real client. */
+export const clientIpSubject = (clientId: string, ip: string) => `${clientId}|${ip}`;
 export const normalizeEmail = (email: string) => email.trim().toLowerCase().slice(0, 254);
 
 /**
@@ -102,7 +104,7 @@ export class Suspensions {
       type: 'suspension.created',
       actor: createdBy,
       ...fields,
-      ...(kind === 'client' ? { clientId: subject } : {}),
+      ...(fields.clientId ? {} : kind === 'client' ? { clientId: subject } : {}),
       details: { id: row.id, kind, subject, reason: row.reason, level, seconds, until: row.until.toISOString() },
     });
     return toActive(row);

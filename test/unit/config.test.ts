@@ -51,7 +51,7 @@ describe('defaults', () => {
     assert.equal(config.env, 'development');
     assert.equal(config.production, false);
     assert.equal(config.host, '127.0.0.1');
-    assert.equal(config.trustProxy, false);
+    assert.equal(config.trustProxyHops, 0);
     assert.equal(config.encryptionKey, undefined, 'development without ENCRYPTION_KEY uses a key file');
     assert.equal(config.cookieKeys, undefined, 'development without COOKIE_KEYS generates and stores keys');
     assert.deepEqual(config.argon2, { memoryCost: 19456, timeCost: 2, parallelism: 1, maxConcurrent: Math.min(4, availableParallelism()) });
@@ -113,7 +113,8 @@ describe('production refuses unsafe settings, with a one-line reason', () => {
     assert.deepEqual(config.encryptionKey, Buffer.from(encryptionKey, 'base64'));
     assert.equal(config.encryptionKey!.length, 32);
     assert.deepEqual(config.cookieKeys, cookieKeys.split(','));
-    assert.equal(config.trustProxy, true);
+    assert.equal(config.trustProxyHops, 1);
+    assert.equal(loadConfig({ ...production, DATABASE_URL: 'postgres://latchkey@db:5432/latchkey', TRUST_PROXY: '2' }).trustProxyHops, 2);
     assert.doesNotThrow(() => assertSafeForProduction(config));
   });
 
@@ -156,7 +157,7 @@ describe('malformed values are rejected', () => {
     ['argon2 memory below the OWASP minimum', { ARGON2_MEMORY_KIB: '4096' }, /ARGON2_MEMORY_KIB/],
     ['argon2 time cost below 2', { ARGON2_TIME_COST: '1' }, /ARGON2_TIME_COST/],
     ['a TTL of zero', { ACCESS_TOKEN_TTL: '0' }, /ACCESS_TOKEN_TTL/],
-    ['a TRUST_PROXY that is not a boolean', { TRUST_PROXY: 'maybe' }, /TRUST_PROXY/],
+    ['a TRUST_PROXY that is neither a boolean nor a number of proxies', { TRUST_PROXY: 'maybe' }, /TRUST_PROXY/],
   ];
   for (const [what, env, reason] of rejections) {
     test(what, () => {

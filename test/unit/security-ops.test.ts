@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { routeLabel } from '../../src/observability/metrics.ts';
+import { checkPath } from '../../src/http/canonical-path.ts';
+import { RouteTable } from '../../src/http/route-table.ts';
+import { closedLabel } from '../../src/observability/metrics.ts';
+import { PROVIDER_ROUTES } from '../../src/oidc/provider-routes.ts';
 import { parseSince, sanitizeDetails } from '../../src/security/audit-log.ts';
-import { keyOf } from '../../src/security/security-operations.ts';
+import { keyOf } from '../../src/security/rate-limits.ts';
 import { escalatedSeconds, parseDuration } from '../../src/security/suspensions.ts';
 
 test('automatic suspensions double per repeat, capped', () => {
@@ -35,19 +38,40 @@ test('audit details lose secret-named keys and token-shaped values', () => {
   assert.deepEqual(out, { grantType: 'authorization_code', nested: { value: '[redacted]', ok: 1 }, list: ['fine', '[redacted]'] });
 });
 
-test('route labels are bounded', () => {
-  assert.equal(routeLabel('/token'), '/token');
-  assert.equal(routeLabel('/interaction/abc123/login'), '/interaction/:uid/login');
-  assert.equal(routeLabel('/auth/xyz'), '/auth/:uid');
-  assert.equal(routeLabel('/some/random/path?x'), 'other');
+const table = new RouteTable([
+  ...PROVIDER_ROUTES,
+  { method: 'GET', path: '/interaction/:uid' },
+  { method: 'POST', path: '/interaction/:uid/login' },
+  { method: 'POST', path: '/interaction/:uid/mfa/totp' },
+  { method: 'GET', path: '/healthz' },
+]);
+
+test('route labels are the matched pattern or "other", never the raw path', () => {
+  assert.equal(table.patternOf('/token'), '/token');
+  assert.equal(table.patternOf('/interaction/abc123/login'), '/interaction/:uid/login');
+  assert.equal(table.patternOf('/interaction/abc/mfa/totp'), '/interaction/:uid/mfa/totp');
+  assert.equal(table.patternOf('/auth/xyz'), '/auth/:uid');
+  assert.equal(table.patternOf('/interaction/x/0.123456'), undefined);
+  assert.equal(table.patternOf('/TOKEN'), undefined);
+  assert.equal(table.patternOf('/token/'), undefined);
+  assert.equal(table.patternOf('/some/random/path'), undefined);
+  assert.equal(closedLabel('client_credentials', new Set(['client_credentials'])), 'client_credentials');
+  assert.equal(closedLabel('x'.repeat(50), new Set(['client_credentials'])), 'other');
+});
+
+test('one spelling per route: case, trailing slash, double slash, escapes and dot segments are refused', () => {
+  const literals = table.literalSegments;
+  for (const ok of ['/', '/token', '/interaction/AbC-123_x/login', '/reg/Some%20Client', '/auth/Q1w2E3']) {
+    assert.deepEqual(checkPath(ok, literals), { canonical: true }, ok);
+  }
+  for (const bad of ['/TOKEN', '/Token', '/token/', '//token', '/token//introspection', '/%74oken', '/tok%65n', '/interaction/x/LOGIN',
+    '/interaction/x/login/', '/interaction/x/%6Cogin', '/interaction/x/./login', '/interaction/x/../x/login', '/reg/a%2Fb', '/interaction/x/MFA/totp']) {
+    assert.equal(checkPath(bad, literals).canonical, false, bad);
+  }
 });
 
 test('limiter keys drop NUL and control characters', () => {
   assert.equal(keyOf('a\u0000b\n'), 'ab');
   assert.equal(keyOf('\u0000'), undefined);
   assert.equal(keyOf('\ud800x'), '\ufffdx');
-});
-
-test('second-factor steps get a bounded route label too', () => {
-  assert.equal(routeLabel('/interaction/abc/mfa/totp'), '/interaction/:uid/mfa/totp');
 });

@@ -1,0 +1,86 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import { z } from 'zod';
+import type { Services } from '../context.ts';
+import { InputError } from '../errors.ts';
+import { bearerToken, constantTimeEqual } from '../http/constant-time.ts';
+import { readJson } from '../http/json-body.ts';
+import { securityOperationHandlers, securitySchemas } from './admin-operations.ts';
+
+/**
+ * The admin security API, with ADMIN_API_TOKEN as a bearer token; the same operations, schemas
+ * and library calls as `latchkey audit` and `latchkey suspensions …` (admin-operations.ts):
+ *   GET  /admin/api/security/audit?type=&user=&client=&since=&limit=&cursor=
+ *   GET  /admin/api/security/suspensions?all=true
+ *   POST /admin/api/security/suspensions        {kind, subject, duration, reason?}
+ *   POST /admin/api/security/suspensions/lift   {id} or {kind, subject}
+ * Bad input is a 400 naming the field, never a 500.
+ */
+const text = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+
+/** Query strings carry text only: numbers and flags are converted here, at the edge. */
+const auditQuery = z.object({
+  type: text(100).optional(),
+  user: text(300).optional(),
+  client: text(300).optional(),
+  since: text(40).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: text(40).optional(),
+});
+const listQuery = z.object({ all: z.enum(['true', 'false']).optional() });
+
+export function adminSecurityRoutes(services: Services): Router {
+  const router = new Router({ prefix: '/admin/api/security', sensitive: true });
+  const ops = securityOperationHandlers(services, 'admin-api');
+  const token = services.config.security.adminApiToken;
+
+  const fail = (ctx: Context, status: number, error: string, description: string) => {
+    ctx.status = status;
+    ctx.body = { error, error_description: description };
+  };
+
+  router.use(async (ctx: Context, next: Next) => {
+    if (!token) return ctx.throw(404);
+    ctx.set('Cache-Control', 'no-store');
+    if (!constantTimeEqual(bearerToken(ctx.get('authorization')) ?? '', token)) {
+      ctx.set('WWW-Authenticate', 'Bearer realm="admin"');
+      return fail(ctx, 401, 'invalid_token', 'the admin API needs ADMIN_API_TOKEN as a bearer token');
+    }
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof z.ZodError) return fail(ctx, 400, 'invalid_request', describeZodError(error));
+      if (error instanceof InputError) return fail(ctx, 400, 'invalid_request', error.message);
+      throw error;
+    }
+  });
+
+  const body = async (ctx: Context) => {
+    const parsed = await readJson(ctx, 16 * 1024);
+    if (!parsed) throw new InputError('expected a JSON object of at most 16 KiB');
+    return parsed;
+  };
+
+  router.get('/audit', async (ctx) => {
+    ctx.body = await ops['audit.query'](auditQuery.parse(ctx.query));
+  });
+  router.get('/suspensions', async (ctx) => {
+    const { all } = listQuery.parse(ctx.query);
+    ctx.body = { suspensions: await ops['suspensions.list']({ all: all === 'true' }) };
+  });
+  router.post('/suspensions', async (ctx) => {
+    const created = await ops['suspensions.add'](securitySchemas['suspensions.add'].parse(await body(ctx)));
+    ctx.status = 201;
+    ctx.body = created;
+  });
+  router.post('/suspensions/lift', async (ctx) => {
+    ctx.body = await ops['suspensions.lift'](securitySchemas['suspensions.lift'].parse(await body(ctx)));
+  });
+
+  return router;
+}
+
+/** Pure: "field: problem; field: problem" from a zod error. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ').slice(0, 500);
+}
