@@ -1,6 +1,7 @@
 import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 import type { Services } from '../context.ts';
+import { deleteEphemeral, getEphemeral, putEphemeral } from '../interactions/ephemeral-store.ts';
 
 /**
  * Authenticator apps (RFC 6238 with the defaults every app accepts: SHA-1, 6 digits, 30 s).
@@ -42,24 +43,42 @@ export interface TotpEnrolment {
   qrSvgDataUrl: string;
 }
 
-/** Starts (or restarts) enrolment: a fresh secret that counts only once confirmed with a code. Refused when one is active. */
-export async function startTotpEnrolment(deps: Deps, user: { id: string; email: string }): Promise<TotpEnrolment | undefined> {
+/**
+ * Who a pending enrolment belongs to (security rule 35): the sign-in interaction or the
+ * account-page session that started it, and when it dies with it. Its secret is shown to that
+ * owner only, and only that owner can confirm it. On 7cc3be5 the unconfirmed secret sat in the
+ * user's totp_factor row and was shown again at the next sign-in: someone who knew the password
+ * noted it, and once the owner confirmed it, held a working second factor.
+ */
+export interface EnrolmentOwner {
+  kind: 'interaction' | 'session';
+  id: string;
+  expiresAt: Date;
+}
+
+/** Pending secrets live in the ephemeral store (purged when expired), never in totp_factor. */
+const PENDING = 'LatchkeyTotpEnrolment';
+const pendingKey = (owner: EnrolmentOwner, userId: string) => `${owner.kind}:${owner.id}:${userId}`;
+interface PendingSecret {
+  secretEncrypted: string;
+}
+
+/** Starts enrolment for this owner: always a fresh secret, replacing any this owner had. Refused when one is active. */
+export async function startTotpEnrolment(deps: Deps, user: { id: string; email: string }, owner: EnrolmentOwner): Promise<TotpEnrolment | undefined> {
   if ((await totpStatus(deps, user.id)) === 'active') return undefined;
+  // A row left unconfirmed by an earlier version (the secret was shared by every sign-in) is dropped.
+  await deps.db.sql.query('DELETE FROM totp_factor WHERE user_id = $1 AND confirmed_at IS NULL', [user.id]);
   const secret = generateSecret();
-  const secretEncrypted = deps.encryptor.encrypt(secret, secretContext(user.id));
-  await deps.db.prisma.totpFactor.upsert({
-    where: { userId: user.id },
-    create: { userId: user.id, secretEncrypted },
-    update: { secretEncrypted, confirmedAt: null, lastStep: null },
-  });
+  const pending: PendingSecret = { secretEncrypted: deps.encryptor.encrypt(secret, secretContext(user.id)) };
+  await putEphemeral(deps.db.sql, PENDING, pendingKey(owner, user.id), pending, owner.expiresAt);
   return describeEnrolment(deps, user, secret);
 }
 
-/** The pending enrolment again (e.g. after a wrong confirmation code), without changing the secret. */
-export async function pendingTotpEnrolment(deps: Deps, user: { id: string; email: string }): Promise<TotpEnrolment | undefined> {
-  const row = await deps.db.prisma.totpFactor.findUnique({ where: { userId: user.id } });
-  if (!row || row.confirmedAt) return undefined;
-  return describeEnrolment(deps, user, deps.encryptor.decrypt(row.secretEncrypted, secretContext(user.id)));
+/** This owner's pending enrolment again (e.g. after a wrong confirmation code), same secret; undefined if it has none. */
+export async function pendingTotpEnrolment(deps: Deps, user: { id: string; email: string }, owner: EnrolmentOwner): Promise<TotpEnrolment | undefined> {
+  const pending = await getEphemeral<PendingSecret>(deps.db.sql, PENDING, pendingKey(owner, user.id));
+  if (!pending) return undefined;
+  return describeEnrolment(deps, user, deps.encryptor.decrypt(pending.secretEncrypted, secretContext(user.id)));
 }
 
 async function describeEnrolment(deps: Pick<Services, 'config'>, user: { email: string }, secret: string): Promise<TotpEnrolment> {
@@ -68,16 +87,25 @@ async function describeEnrolment(deps: Pick<Services, 'config'>, user: { email: 
   return { secret, uri, qrSvgDataUrl: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` };
 }
 
-/** Confirms a pending enrolment with a first code; that code's step is remembered. */
-export async function confirmTotpEnrolment(deps: Deps, userId: string, code: string): Promise<boolean> {
-  const row = await deps.db.prisma.totpFactor.findUnique({ where: { userId } });
-  if (!row || row.confirmedAt) return false;
-  const step = await checkTotpCode(deps.encryptor.decrypt(row.secretEncrypted, secretContext(userId)), code);
+/**
+ * Confirms this owner's pending enrolment with a first code: the secret becomes the user's
+ * factor, that code's step is remembered, and the pending record is gone. False when the owner
+ * has nothing pending, the code is wrong, or a factor became active meanwhile (another
+ * enrolment confirmed first: the active one is never replaced).
+ */
+export async function confirmTotpEnrolment(deps: Deps, userId: string, owner: EnrolmentOwner, code: string): Promise<boolean> {
+  const key = pendingKey(owner, userId);
+  const pending = await getEphemeral<PendingSecret>(deps.db.sql, PENDING, key);
+  if (!pending) return false;
+  const step = await checkTotpCode(deps.encryptor.decrypt(pending.secretEncrypted, secretContext(userId)), code);
   if (step === undefined) return false;
   const { rowCount } = await deps.db.sql.query(
-    'UPDATE totp_factor SET confirmed_at = now(), last_step = $3 WHERE user_id = $1 AND secret_encrypted = $2 AND confirmed_at IS NULL',
-    [userId, row.secretEncrypted, step],
+    `INSERT INTO totp_factor (user_id, secret_encrypted, confirmed_at, last_step) VALUES ($1, $2, now(), $3)
+     ON CONFLICT (user_id) DO UPDATE SET secret_encrypted = EXCLUDED.secret_encrypted, confirmed_at = now(), last_step = EXCLUDED.last_step
+     WHERE totp_factor.confirmed_at IS NULL`,
+    [userId, pending.secretEncrypted, step],
   );
+  await deleteEphemeral(deps.db.sql, PENDING, key);
   return rowCount === 1;
 }
 
