@@ -10,7 +10,7 @@ import { storedTokenId } from '../storage/stored-ids.ts';
  * src/storage/stored-ids.ts).
  */
 /** The statements below are fixed texts on the sign-in path: prepared once per connection (QueryOptions.prepare). */
-export type EphemeralModel = 'LatchkeyMfaPending' | 'LatchkeyWebauthnChallenge' | 'LatchkeyReauth';
+export type EphemeralModel = 'LatchkeyMfaPending' | 'LatchkeyWebauthnChallenge' | 'LatchkeyReauth' | 'LatchkeyTotpEnrolment';
 
 export async function putEphemeral(sql: SqlClient, model: EphemeralModel, id: string, value: object, expiresAt: Date): Promise<void> {
   await sql.query(
