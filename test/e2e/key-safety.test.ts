@@ -1,0 +1,195 @@
+/**
+ * Keys that cannot brick a deployment or break an API (issue 11, items 14 and 11).
+ *
+ * - One database, one encryption key: a CLI or a server holding another key (ENCRYPTION_KEY
+ *   set to something else, or no key at all on a machine without DATA_DIR/encryption.key)
+ *   refuses before writing anything, says which key is wrong and where it came from, exits
+ *   non-zero — and the deployment goes on as before. Before this, `keys rotate` with a stray
+ *   key exited 0, retired the good keys and every later start died.
+ * - A rotated-in signing key is published before it signs: after `keys rotate` the JWKS holds
+ *   both keys at once, tokens stay signed by the old kid until KEY_PUBLISH_DELAY_SECONDS have
+ *   passed (also across a restart: the time is in the database), then by the new kid; the
+ *   kit's verifier, which cached the JWKS before the rotation, never refuses a token.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { decodeProtectedHeader } from 'jose';
+import { verifyAccessToken } from '../../src/resource-server/index.ts';
+import { authorizeWithCookies } from '../support/cookie-flow.ts';
+import { freePort, repoRoot, serverArgs, serverEnv, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+
+const API = 'https://keys.example.com/api';
+const REDIRECT = 'https://app.example.com/callback';
+const PASSWORD = 'correct horse battery staple';
+const FORM = 'application/x-www-form-urlencoded';
+/** The kit refetches a JWKS for an unknown kid at most every 30 s: the delay must be longer. */
+const PUBLISH_DELAY = 35;
+
+/** Runs `latchkey …` or `latchkey serve` with the instance's environment plus `extra`; output and exit code. */
+function run(latchkey: Latchkey, args: string[], extra: Record<string, string | undefined>, timeoutMs = 60_000) {
+  const env = { ...latchkey.env, ...extra };
+  for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
+  const serve = args[0] === 'serve';
+  return new Promise<{ code: number | null; output: string }>((resolve) => {
+    const child = spawn(process.execPath, serve ? serverArgs : ['src/cli/bin.js', ...args], { cwd: repoRoot, env: serve ? { ...env, ...serverEnv } : env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+async function jwksKids(latchkey: Latchkey): Promise<string[]> {
+  const { keys } = (await (await fetch(`${latchkey.issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> };
+  return keys.map((k) => k.kid).sort();
+}
+
+const otherKey = () => randomBytes(32).toString('base64');
+
+describe('a process holding another encryption key refuses before writing anything', () => {
+  let latchkey: Latchkey;
+  const scratch: string[] = [];
+  before(async () => {
+    latchkey = await startLatchkey();
+  });
+  after(async () => {
+    await latchkey?.stop();
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('keys rotate with another ENCRYPTION_KEY: exit non-zero, the key named, the keys unchanged', async () => {
+    const before = await jwksKids(latchkey);
+    // The embedded database is reached through the running server (its key); the CLI opens it itself only when the server is down.
+    if (!latchkey.env.DATABASE_URL) await latchkey.pause();
+    const result = await run(latchkey, ['keys', 'rotate'], { ENCRYPTION_KEY: otherKey() });
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.output, /ENCRYPTION_KEY \(from the environment or \.env\) is not the key this database's secrets are encrypted with/);
+    assert.match(result.output, /fingerprint [0-9a-f]{8}.*fingerprint [0-9a-f]{8}/);
+    assert.doesNotMatch(result.output, /unexpected error/);
+    if (!latchkey.env.DATABASE_URL) await latchkey.resume();
+    assert.deepEqual(await jwksKids(latchkey), before, 'no key added or retired');
+  });
+
+  test('no ENCRYPTION_KEY and no key file: refused, and no stray key file is created', async () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'latchkey-stray-'));
+    scratch.push(elsewhere);
+    const before = await jwksKids(latchkey);
+    if (latchkey.env.DATABASE_URL) {
+      // A CLI on another machine: same PostgreSQL database, its own empty DATA_DIR.
+      const result = await run(latchkey, ['keys', 'rotate'], { DATA_DIR: elsewhere, ENCRYPTION_KEY: undefined });
+      assert.notEqual(result.code, 0, result.output);
+      assert.match(result.output, /ENCRYPTION_KEY is not set and .*encryption\.key does not exist, but this database already holds secrets/);
+      assert.deepEqual(readdirSync(elsewhere), [], 'no key file generated');
+      assert.deepEqual(await jwksKids(latchkey), before);
+    } else {
+      // The embedded database: its key file is what opens it; a key given instead is checked (above).
+      assert.ok(existsSync(path.join(latchkey.env.DATA_DIR!, 'encryption.key')));
+    }
+  });
+
+  test('a server started with another key refuses with the same words; the right one still starts', async () => {
+    if (!latchkey.env.DATABASE_URL) await latchkey.pause();
+    const port = String(await freePort());
+    const result = await run(latchkey, ['serve'], { ENCRYPTION_KEY: otherKey(), PORT: port, ISSUER: `http://127.0.0.1:${port}` });
+    assert.notEqual(result.code, 0, result.output);
+    assert.match(result.output, /ENCRYPTION_KEY \(from the environment or \.env\) is not the key this database's secrets are encrypted with/);
+    assert.doesNotMatch(result.output, /Unsupported state or unable to authenticate data/);
+    if (!latchkey.env.DATABASE_URL) await latchkey.resume();
+    else await latchkey.restart();
+    assert.equal((await fetch(`${latchkey.issuer}/jwks`)).status, 200, 'the deployment is intact');
+  });
+});
+
+describe('a rotated-in key is published before it signs', () => {
+  let latchkey: Latchkey;
+  let client: { client_id: string; client_secret: string };
+  let refreshToken: string;
+  before(async () => {
+    latchkey = await startLatchkey({ KEY_PUBLISH_DELAY_SECONDS: String(PUBLISH_DELAY) });
+    await latchkey.cliJson(['api', 'create', '--name', 'Keys', '--audience', API, '--scope', 'keys:read=read']);
+    client = await latchkey.cliJson(['client', 'create', '--name', 'Keys app', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid offline_access keys:read']);
+    const email = 'keys@example.com';
+    await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: PASSWORD });
+    const verifier = randomBytes(32).toString('base64url');
+    const start = `/auth?${new URLSearchParams({
+      client_id: client.client_id,
+      response_type: 'code',
+      redirect_uri: REDIRECT,
+      scope: 'openid offline_access keys:read',
+      resource: API,
+      prompt: 'consent',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    })}`;
+    const { code } = await authorizeWithCookies(start, { issuer: latchkey.issuer, redirectUri: REDIRECT, login: { email, password: PASSWORD } });
+    const tokens = await tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, resource: API });
+    refreshToken = tokens.refresh_token;
+  });
+  after(async () => latchkey?.stop());
+
+  async function tokenRequest(params: Record<string, string>): Promise<Record<string, string>> {
+    const res = await fetch(`${latchkey.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': FORM, authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}` },
+      body: new URLSearchParams(params),
+    });
+    const body = (await res.json()) as Record<string, string>;
+    assert.equal(res.status, 200, JSON.stringify(body));
+    return body;
+  }
+
+  /** A fresh access token (and ID token) by refresh; the refresh token rotates. */
+  async function freshTokens(): Promise<{ accessKid: string; idKid: string; accessToken: string }> {
+    const tokens = await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, resource: API });
+    refreshToken = tokens.refresh_token;
+    return { accessToken: tokens.access_token, accessKid: decodeProtectedHeader(tokens.access_token).kid!, idKid: decodeProtectedHeader(tokens.id_token).kid! };
+  }
+
+  const verify = (token: string) => verifyAccessToken(token, { issuer: latchkey.issuer, audience: API, statusList: false });
+
+  test('JWKS at once, old kid until the delay (also after a restart), then the new; the kit never refuses', async () => {
+    const first = await freshTokens();
+    await verify(first.accessToken); // the kit fetches and caches the JWKS now, before the rotation
+    const rotation = await latchkey.cliJson<{ added: string[]; activatesAt: string }>(['keys', 'rotate']);
+    const activatesAt = Date.parse(rotation.activatesAt);
+    assert.ok(activatesAt >= Date.now() + (PUBLISH_DELAY - 5) * 1000, 'activation KEY_PUBLISH_DELAY_SECONDS away');
+    const published = await jwksKids(latchkey);
+    for (const kid of rotation.added) assert.ok(published.includes(kid), 'the new keys are published at once');
+    assert.ok(published.includes(first.accessKid) && published.includes(first.idKid), 'the old keys too');
+
+    let restarted = false;
+    let newTokens = 0;
+    while (newTokens < 2) {
+      const now = Date.now();
+      const tokens = await freshTokens();
+      const signedAfter = Date.now();
+      if (signedAfter < activatesAt) {
+        assert.equal(tokens.accessKid, first.accessKid, 'the old key signs access tokens until the activation');
+        assert.equal(tokens.idKid, first.idKid, 'and ID tokens');
+      } else if (now > activatesAt + 2000) {
+        assert.ok(rotation.added.includes(tokens.accessKid), 'the new key signs access tokens after the activation');
+        assert.ok(rotation.added.includes(tokens.idKid), 'and ID tokens');
+        newTokens++;
+      }
+      // Every token, old kid or new, passes the kit that cached the JWKS before the rotation.
+      const verified = await verify(tokens.accessToken);
+      assert.ok(verified.audience.includes(API));
+      if (!restarted && Date.now() > activatesAt - PUBLISH_DELAY * 500) {
+        // Half-way: an instance (re)started now learns the activation time from the database.
+        await latchkey.restart();
+        restarted = true;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.ok(restarted);
+  });
+});
