@@ -35,6 +35,8 @@ const FAILURE_EVENTS = ['grant.error', 'introspection.error', 'revocation.error'
 const COUNTED_ERRORS = new Set(['invalid_client', 'invalid_grant']);
 
 const CLAIMED = Symbol('claimedClientId');
+/** The failure count a provider event started for this request: awaited before the answer leaves. */
+const COUNTING = Symbol('failureCounting');
 
 interface Deps {
   limits: RateLimits;
@@ -82,6 +84,8 @@ export function createOAuthGuard({ limits, suspensions, logger, onSuspendedRefus
       return refuse(ctx, 429, 'temporarily_unavailable', `rate limit exceeded; retry after ${wait} seconds`, wait);
     }
     await next();
+    // A lock-out this failure earned is in place before the client hears of the failure.
+    await (ctx.state as Record<symbol, Promise<void> | undefined>)[COUNTING];
   };
 
   /** A failed client authentication or grant, as oidc-provider reports it. */
@@ -103,7 +107,9 @@ export function createOAuthGuard({ limits, suspensions, logger, onSuspendedRefus
     for (const name of FAILURE_EVENTS) {
       (provider.on as (event: string, listener: (ctx: Context, err: { error?: string }) => void) => Provider)(name, (ctx, err) => {
         if (!err?.error || !COUNTED_ERRORS.has(err.error)) return;
-        countFailure(ctx, err.error).catch((failure) => logger.error({ err: failure }, 'could not count a failed client request'));
+        (ctx.state as Record<symbol, Promise<void>>)[COUNTING] = countFailure(ctx, err.error).catch((failure) =>
+          logger.error({ err: failure }, 'could not count a failed client request'),
+        );
       });
     }
   };
