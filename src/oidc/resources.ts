@@ -1,10 +1,12 @@
 import { errors, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
-import type { ApiStore } from '../apis/api-store.ts';
-import type { ApiInfo } from '../apis/api-store.ts';
+import type { ApiInfo, ApiStore } from '../apis/api-store.ts';
 import type { ClientStore, StoredClient } from '../clients/client-store.ts';
 import { grantableMachineScopes } from '../clients/machine-access.ts';
 
-const isClientCredentialsRequest = (ctx: KoaContextWithOIDC) => ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials';
+/** By the grant type alone (only the token endpoint takes one), so no route naming can route a machine request past the machine rules. */
+const isClientCredentialsRequest = (ctx: KoaContextWithOIDC) => ctx.oidc.params?.grant_type === 'client_credentials';
+/** A requested scope as quoted back in an error: bounded, since it is the caller's input. */
+const shown = (scope: string) => (scope.length > 100 ? `${scope.slice(0, 100)}…` : scope);
 const requestedScopes = (ctx: KoaContextWithOIDC) => String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
 
 /**
@@ -23,7 +25,7 @@ function machineScopesFor(api: ApiInfo, client: StoredClient | undefined, reques
 
 function machineRefusal(api: ApiInfo, client: StoredClient | undefined, scope: string): string {
   const offered = api.scopes.find((s) => s.name === scope);
-  if (!offered) return `scope ${scope} is not a scope of ${api.audience}`;
+  if (!offered) return `scope ${shown(scope)} is not a scope of ${api.audience}`;
   if (!offered.machine) return `${api.audience} does not offer scope ${scope} to client_credentials (machine) tokens`;
   if (!client?.allowedScopes.has(scope)) return `this client is not registered for scope ${scope}`;
   return `machine access to scope ${scope} is awaiting an operator's approval`;
@@ -79,14 +81,14 @@ export function defaultResourceFor(apis: ApiStore, clients: ClientStore) {
 
 /**
  * client_credentials names exactly one API: the one its requested scopes belong to, or with no
- * scope, the client's only API. Anything else is refused here, never turned into a token without
- * an audience; whether the client may have those scopes is resourceServerInfo's decision.
+ * scope, the client's only API. Requested scopes never end up in a token without an audience:
+ * they are refused here; whether the client may have them is resourceServerInfo's decision.
  */
-async function machineResourceFor(apis: ApiStore, requested: string[], allowed: ReadonlySet<string>): Promise<string> {
+async function machineResourceFor(apis: ApiStore, requested: string[], allowed: ReadonlySet<string>): Promise<string | undefined> {
   const audiences = new Set<string>();
   for (const scope of requested) {
     const api = await apis.byScope(scope);
-    if (!api) throw new errors.InvalidScope(`unknown scope ${scope}`, scope);
+    if (!api) throw new errors.InvalidScope(`unknown scope ${shown(scope)}`, scope);
     audiences.add(api.audience);
   }
   if (!requested.length) {
@@ -96,6 +98,7 @@ async function machineResourceFor(apis: ApiStore, requested: string[], allowed: 
     }
   }
   if (audiences.size === 1) return [...audiences][0]!;
-  if (audiences.size > 1) throw new errors.InvalidScope('a client_credentials token is for one API: ask for scopes of one API, or name it with resource', requested.join(' '));
-  throw new errors.InvalidTarget('name the API with resource, or ask for its scopes');
+  if (requested.length) throw new errors.InvalidScope('a client_credentials token is for one API: ask for scopes of one API, or name it with resource', requested.join(' '));
+  // Nothing asked for and no single API: a token for no API and with no scope, which no API accepts.
+  return undefined;
 }

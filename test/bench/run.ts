@@ -403,8 +403,8 @@ async function main() {
     // --- Latchkey: fresh database, APIs and a service client through the real CLI.
     latchkey = await startLatchkey({ ...LATCHKEY_BENCH_ENV, ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}) });
     const setupStarted = Date.now();
-    await latchkey.cliJson(['api', 'create', '--name', JWT_API.name, '--audience', JWT_API.audience, '--scope', `${JWT_API.scope}=read`, '--scope', `${JWT_API.writeScope}=write`]);
-    await latchkey.cliJson(['api', 'create', '--name', OPAQUE_API.name, '--audience', OPAQUE_API.audience, '--scope', `${OPAQUE_API.scope}=read`, '--token-format', 'opaque']);
+    await latchkey.cliJson(['api', 'create', '--name', JWT_API.name, '--audience', JWT_API.audience, '--scope', `${JWT_API.scope}=read`, '--scope', `${JWT_API.writeScope}=write`, '--machine-scope', JWT_API.scope]);
+    await latchkey.cliJson(['api', 'create', '--name', OPAQUE_API.name, '--audience', OPAQUE_API.audience, '--scope', `${OPAQUE_API.scope}=read`, '--machine-scope', OPAQUE_API.scope, '--token-format', 'opaque']);
     const client = await latchkey.cliJson<{ client_id: string; client_secret: string }>([
       'client', 'create', '--name', 'svc', '--type', 'service', '--scope', `${JWT_API.scope} ${OPAQUE_API.scope}`,
     ]);

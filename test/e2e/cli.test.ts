@@ -157,7 +157,7 @@ describe('user create', () => {
 
 describe('api create', () => {
   test('--scope name=read --scope name=write prints {id, audience}', async () => {
-    const api = await latchkey.cliJson<{ id: string; audience: string }>(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+    const api = await latchkey.cliJson<{ id: string; audience: string }>(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
     secretsShown.push(...Object.entries(api).filter(([k]) => /secret/.test(k)).map(([, v]) => String(v)));
     assert.equal(api.audience, NOTES);
     assert.ok(api.id);

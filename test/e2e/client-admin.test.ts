@@ -57,7 +57,7 @@ before(async () => {
   app = await startAppServer();
   latchkey = await startLatchkey({ ADMIN_API_TOKEN: ADMIN_TOKEN, MFA_REQUIRED: 'none' });
   browser = await launchBrowser();
-  rs = await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read', '--token-format', 'opaque']);
+  rs = await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read', '--machine-scope', 'ledger:read', '--token-format', 'opaque']);
 });
 after(async () => {
   await browser?.close();
@@ -144,7 +144,7 @@ describe('CLIENT_APPROVAL=manual', () => {
   test('a DCR client waits for approval, then works', async () => {
     const manual = await startLatchkey({ CLIENT_APPROVAL: 'manual' });
     try {
-      await manual.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read']);
+      await manual.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read', '--machine-scope', 'ledger:read']);
       const { initial_access_token: iat } = await manual.cliJson(['registration-token', 'create']);
       const res = await fetch(`${manual.issuer}/reg`, {
         method: 'POST',
@@ -159,6 +159,7 @@ describe('CLIENT_APPROVAL=manual', () => {
       const config = await oidc.discovery(new URL(manual.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
       await assert.rejects(oidc.clientCredentialsGrant(config, { resource: API }), (e: any) => e.error === 'invalid_client' && /approval/.test(e.error_description));
       await manual.cliJson(['client', 'approve', client.client_id]);
+      await manual.cliJson(['client', 'approve-machine-access', client.client_id, '--api', API]);
       assert.ok((await oidc.clientCredentialsGrant(config, { resource: API })).access_token);
     } finally {
       await manual.stop();

@@ -53,7 +53,7 @@ before(async () => {
   POST_LOGOUT = `${app.origin}/signed-out`;
   latchkey = await startLatchkey();
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
   web = await latchkey.cliJson([
     'client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI,
     '--post-logout-redirect-uri', POST_LOGOUT, '--scope', 'openid email offline_access notes:read notes:write',
@@ -312,10 +312,11 @@ describe('authorization code flow with consent', () => {
 });
 
 describe('machine clients', () => {
-  test('client_credentials gets only the scopes the client is allowed', async () => {
+  test('client_credentials gets only the scopes the client is allowed; asking for more is invalid_scope', async () => {
     const svc = await latchkey.cliJson(['client', 'create', '--name', 'Cron', '--type', 'service', '--scope', 'notes:read']);
     const svcConfig = await discover(latchkey.issuer, svc.client_id, svc.client_secret);
-    const tokens = await oidc.clientCredentialsGrant(svcConfig, { scope: 'notes:read notes:write', resource: NOTES });
+    await assert.rejects(oidc.clientCredentialsGrant(svcConfig, { scope: 'notes:read notes:write', resource: NOTES }), (e: any) => e.error === 'invalid_scope');
+    const tokens = await oidc.clientCredentialsGrant(svcConfig, { scope: 'notes:read', resource: NOTES });
     const claims = await verifyAccessToken(tokens.access_token);
     assert.equal(claims.scope, 'notes:read');
     assert.equal(claims.sub, svc.client_id);

@@ -33,7 +33,7 @@ const web = (extra: Record<string, unknown> = {}) => ({
 before(async () => {
   // Many registrations from one address in this suite: lift issue 6's registration rate limit.
   latchkey = await startLatchkey({ RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
-  await latchkey.cliJson(['api', 'create', '--name', 'Reports', '--audience', API, '--scope', 'reports:read=read', '--scope', 'reports:write=write']);
+  await latchkey.cliJson(['api', 'create', '--name', 'Reports', '--audience', API, '--scope', 'reports:read=read', '--scope', 'reports:write=write', '--machine-scope', 'reports:read']);
   owner = await latchkey.cliJson(['user', 'create', '--email', 'dev@example.com', '--password-stdin', '--role', 'developer'], { stdin: 'correct horse battery staple' });
 });
 after(async () => latchkey?.stop());
@@ -164,7 +164,8 @@ describe('RFC 7592 management and the registered client at work', () => {
     assert.equal(current.client_name, 'Nightly');
     assert.equal(current.scope, 'reports:read');
 
-    // The registered client obtains a token for the API with client_credentials.
+    // Once an operator approves its machine access, the registered client obtains a token for the API with client_credentials.
+    await latchkey.cliJson(['client', 'approve-machine-access', created.client_id, '--api', API]);
     const config = await oidc.discovery(new URL(latchkey.issuer), created.client_id, created.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
     const tokens = await oidc.clientCredentialsGrant(config, { scope: 'reports:read', resource: API });
     assert.ok(tokens.access_token);

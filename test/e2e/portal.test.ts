@@ -60,7 +60,7 @@ before(async () => {
   app = await startAppServer();
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', API, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', API, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
   for (const [email, roles] of [['a@example.com', ['--role', 'developer']], ['b@example.com', ['--role', 'developer']], ['user@example.com', []]] as const) {
     await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles], { stdin: password });
   }
@@ -86,6 +86,9 @@ describe('developer portal', () => {
     const service = await createApp(pageA, 'service', { name: 'Nightly export', scopes: ['notes:read'] });
     assert.ok(service.secret);
     const cc = await oidc.discovery(new URL(latchkey.issuer), service.clientId, service.secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    // A portal app gets machine tokens only once an operator approved its machine access.
+    await assert.rejects(oidc.clientCredentialsGrant(cc, { resource: API }), (e: any) => e.error === 'invalid_scope');
+    await latchkey.cliJson(['client', 'approve-machine-access', service.clientId, '--api', API]);
     assert.ok((await oidc.clientCredentialsGrant(cc, { resource: API })).access_token);
 
     // The app page never shows the secret again.

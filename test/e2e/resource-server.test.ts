@@ -55,16 +55,19 @@ async function expectRefusal(response: Response, status: number, challenge: RegE
 
 before(async () => {
   latchkey = await startLatchkey();
-  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read', '--machine-scope', 'notes:write']);
   assert.ok(notes.introspection_client_id && notes.introspection_client_secret, 'api create returns introspection credentials');
-  await latchkey.cliJson(['api', 'create', '--name', 'Other', '--audience', OTHER, '--scope', 'other:read=read']);
+  await latchkey.cliJson(['api', 'create', '--name', 'Other', '--audience', OTHER, '--scope', 'other:read=read', '--machine-scope', 'other:read']);
   const opaque = await latchkey.cliJson([
     'api', 'create', '--name', 'Opaque notes', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read', '--scope', 'onotes:write=write',
+    '--machine-scope', 'onotes:read', '--machine-scope', 'onotes:write',
   ]);
-  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES });
+  // These tests check tokens with machine (client_credentials) tokens: the example API accepts them only when told to.
+  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true });
   opaqueApi = await startNotesApi({
     issuer: latchkey.issuer,
     audience: OPAQUE,
+    allowMachineTokens: true,
     readScope: 'onotes:read',
     writeScope: 'onotes:write',
     introspection: { clientId: opaque.introspection_client_id, clientSecret: opaque.introspection_client_secret, cacheSeconds: 1 },

@@ -70,8 +70,8 @@ async function grantInBrowser(ctx: BrowserContext, user: { email: string; passwo
 
 before(async () => {
   latchkey = await startLatchkey();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
-  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_CACHE_SECONDS } });
+  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_CACHE_SECONDS }, allowMachineTokens: true });
   appServer = await startAppServer();
   browser = await launchBrowser();
   web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);

@@ -60,7 +60,7 @@ describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL onl
     browser = await launchBrowser();
     const cli = instances[0]!;
     await cli.cliJson(['user', 'create', '--email', user.email, '--password-stdin'], { stdin: password });
-    await cli.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+    await cli.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
     web = await cli.cliJson(['client', 'create', '--name', 'Web', '--redirect-uri', app.redirectUri, '--scope', 'openid offline_access notes:read notes:write']);
     svc = await cli.cliJson(['client', 'create', '--name', 'Svc', '--type', 'service', '--scope', 'notes:read']);
   });

@@ -126,8 +126,8 @@ before(async () => {
   // Several registrations from one address: lift the registration rate limit for this suite.
   latchkey = await startLatchkey({ RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
-  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES });
+  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true });
   registrationToken = (await latchkey.cliJson(['registration-token', 'create'])).initial_access_token;
 });
 
@@ -248,6 +248,7 @@ describe('signed request objects (JAR) and private_key_jwt', () => {
       token_endpoint_auth_method: 'private_key_jwt',
       jwks: { keys: [svcKey.publicJwk] },
     });
+    await latchkey.cliJson(['client', 'approve-machine-access', service.client_id, '--api', NOTES]);
     const svc = await discoverWith(service.client_id, { token_endpoint_auth_method: 'private_key_jwt' }, privateKeyJwt(svcKey));
     const tokens = await oidc.clientCredentialsGrant(svc, { scope: 'notes:read', resource: NOTES });
     assert.equal(decodeJwt(tokens.access_token).client_id, service.client_id);
