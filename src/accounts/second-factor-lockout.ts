@@ -80,3 +80,9 @@ export async function secondFactorLockedFor(deps: Deps, userId: string, now = ne
   const until = rows[0]?.locked_until ? new Date(rows[0].locked_until).getTime() : 0;
   return until > now.getTime() ? (until - now.getTime()) / 1000 : undefined;
 }
+
+/** An operator's unlock (`latchkey user unlock`): code checks start again from nothing. */
+export async function clearSecondFactorLocks(deps: Deps, userId: string): Promise<boolean> {
+  const { rowCount } = await deps.db.sql.query('DELETE FROM second_factor_throttle WHERE user_id = $1', [userId]);
+  return (rowCount ?? 0) > 0;
+}

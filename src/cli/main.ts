@@ -85,6 +85,15 @@ const commands: Record<string, Command> = {
       return { email: v.email };
     },
   },
+  'user unlock': {
+    usage: 'latchkey user unlock --email <e-mail>\n  Ends an account\'s lock-outs: lifts its sign-in suspensions and lets its second-factor codes be checked again (after 100 wrong codes in a row they are not).',
+    options: { email: { type: 'string' } },
+    operation: 'user.unlock',
+    input: (v) => {
+      if (!v.email) throw new InputError('--email is required');
+      return { email: v.email };
+    },
+  },
   'api create': {
     usage:
       'latchkey api create --name <name> --audience <uri> --scope <name>=read|write … [--machine-scope <name>]… [--token-format jwt|opaque] [--access-token-ttl <seconds>]\n  Registers an API (resource server) and its scopes. Prints the API\'s introspection client id and secret once.\n  --machine-scope: a scope client_credentials (machine) tokens may carry, for clients an operator approves; none by default.',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Services } from '../context.ts';
-import { InputError } from '../errors.ts';
+import { clearSecondFactorLocks } from '../accounts/second-factor-lockout.ts';
+import { InputError, NotFoundError } from '../errors.ts';
 import { AuditQueryError, parseSince, queryAudit } from './audit-log.ts';
 import { parseDuration, SUSPENSION_KINDS, Suspensions } from './suspensions.ts';
 
@@ -21,6 +22,7 @@ export const securitySchemas = {
   }),
   'suspensions.list': z.object({ all: z.boolean().default(false) }),
   'suspensions.lift': z.object({ id: text(100).optional(), kind: z.enum(SUSPENSION_KINDS).optional(), subject: text(300).optional() }),
+  'user.unlock': z.object({ email: text(254).min(3) }),
   'suspensions.add': z.object({ kind: z.enum(SUSPENSION_KINDS), subject: text(300).min(1), duration: text(20), reason: text(300).optional() }),
 } as const;
 
@@ -40,6 +42,14 @@ export function securityOperationHandlers(services: Services, actor = 'cli') {
       }
     },
     'suspensions.list': (input: Input<'suspensions.list'>) => suspensions().list(input),
+    /** Ends an account's lock-outs: its sign-in suspensions and its run of wrong codes. */
+    'user.unlock': async (input: Input<'user.unlock'>) => {
+      const user = await services.db.prisma.user.findFirst({ where: { email: { equals: input.email, mode: 'insensitive' } }, select: { id: true } });
+      if (!user) throw new NotFoundError(`no user with e-mail ${input.email}`);
+      const suspensionsLifted = await suspensions().liftAccount(input.email, actor);
+      const codesUnlocked = await clearSecondFactorLocks(services, user.id);
+      return { user_id: user.id, suspensions_lifted: suspensionsLifted, codes_unlocked: codesUnlocked };
+    },
     'suspensions.lift': async (input: Input<'suspensions.lift'>) => {
       if (!input.id && !(input.kind && input.subject)) throw new InputError('give an id, or --kind and --subject');
       return { lifted: await suspensions().lift(input, actor) };

@@ -133,6 +133,18 @@ export class Suspensions {
     return rows.length;
   }
 
+  /** Lifts every active lock-out of one account: account-wide and per (account, address). Returns how many. */
+  async liftAccount(email: string, actor: string): Promise<number> {
+    const subject = normalizeEmail(email);
+    const rows = await this.prisma.suspension.findMany({
+      where: { liftedAt: null, until: { gt: new Date() }, OR: [{ kind: 'account', subject }, { kind: 'account-ip', subject: { startsWith: `${subject}|` } }] },
+      select: { id: true },
+    });
+    let lifted = 0;
+    for (const row of rows) lifted += await this.lift({ id: row.id }, actor);
+    return lifted;
+  }
+
   /** Ended suspensions older than a week no longer count for escalation. */
   async purge(): Promise<number> {
     const { count } = await this.prisma.suspension.deleteMany({ where: { until: { lt: new Date(Date.now() - 7 * 86_400_000) } } });

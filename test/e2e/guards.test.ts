@@ -276,6 +276,12 @@ describe('addresses, readiness, account-wide locks (item 13)', () => {
     const wrongTry = await startSignIn(send, client(), '192.0.2.91');
     assert.equal((await login(wrongTry, '192.0.2.91', plain, 'wrong')).status, 429, 'a wrong password gets the same answer');
 
+    // An operator can end the lock for the owner who cannot use a second factor.
+    const unlocked = await latchkey.cliJson(['user', 'unlock', '--email', plain]);
+    assert.ok(unlocked.suspensions_lifted >= 1, JSON.stringify(unlocked));
+    const afterUnlock = await startSignIn(send, client(), '192.0.2.93');
+    assert.equal((await login(afterUnlock, '192.0.2.93', plain, PASSWORD)).status, 303);
+
     const ownerTry = await startSignIn(send, client(), '192.0.2.92');
     const afterPassword = await login(ownerTry, '192.0.2.92', owner, PASSWORD);
     assert.equal(afterPassword.status, 303, 'the password leads on to the second factor');
