@@ -119,6 +119,22 @@ function replayBody(req: IncomingMessage, body: Buffer): void {
 
 class BodyTooLarge extends Error {}
 
+/**
+ * A refused body is still read (and thrown away) up to this much, so the client, still
+ * sending, receives the 413 instead of a broken pipe; past it the connection is closed.
+ */
+const DISCARD_BYTES = 1024 * 1024;
+
+/** Reads and drops the rest of a body: true when it ended within `limit` bytes. */
+async function discardRest(req: IncomingMessage, limit: number): Promise<boolean> {
+  let size = 0;
+  for await (const chunk of req.iterator({ destroyOnReturn: false })) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return false;
+  }
+  return true;
+}
+
 /** Reads the whole body, refusing more than `limit` bytes without destroying the socket under the request. */
 async function readAll(ctx: Context, limit: number): Promise<Buffer> {
   if ((ctx.request.length ?? 0) > limit) throw new BodyTooLarge();
@@ -157,8 +173,10 @@ export function edgeInput(): Middleware {
         body = await readAll(ctx, MAX_BODY_BYTES);
       } catch (error) {
         if (!(error instanceof BodyTooLarge)) throw error;
-        // The rest of the body is never read: the connection cannot be reused.
-        ctx.set('Connection', 'close');
+        const declared = ctx.request.length;
+        const drained = (declared === undefined || declared <= DISCARD_BYTES) && (await discardRest(ctx.req, DISCARD_BYTES));
+        // What is left unread would be taken for the next request: the connection cannot be reused.
+        if (!drained) ctx.set('Connection', 'close');
         return refuse(413, 'The request was too large.');
       }
       const text = decodeBody(body, ctx.request.charset);

@@ -39,7 +39,7 @@ export function errorHandler(logger: Logger): Middleware {
       if (status >= 500) logger.error({ err: error, requestId: ctx.state.requestId, path: ctx.path }, 'unhandled error');
       // A reader that stopped at its limit left the rest of the body unread: tell the client not
       // to reuse the connection (else its next request would be read from the middle of this body).
-      if (tooLarge) ctx.set('Connection', 'close');
+      if (tooLarge && !ctx.req.readableEnded) ctx.set('Connection', 'close');
       const message = tooLarge ? 'The request was too large.'
         : status >= 500 ? 'Something went wrong on our side. Please try again.'
         : forClient && (error as Error).message ? (error as Error).message : 'The request was invalid.';
