@@ -125,6 +125,9 @@ function isAlive(pid: number): boolean {
 }
 
 function takeOwnership(dataDir: string): () => void {
+  // PGlite creates its files with mode 0666 less the umask, which is 0 in many containers: files
+  // this process creates from now on are owner-only, and restrictToOwner fixes older ones.
+  process.umask(0o077);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
   const lockFile = path.join(dataDir, 'pglite.pid');
