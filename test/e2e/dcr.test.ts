@@ -193,8 +193,10 @@ describe('RFC 7592 management and the registered client at work', () => {
     assert.equal(shown.name, 'Nightly reports');
     assert.deepEqual(shown.api_scopes, ['reports:read', 'reports:write']);
     assert.equal(shown.owner, owner.email);
-    // The secret still works after the update (stored encrypted, unchanged).
-    assert.ok((await oidc.clientCredentialsGrant(config, { scope: 'reports:write', resource: API })).access_token);
+    // The secret still works after the update (stored encrypted, unchanged); widening its scopes
+    // through RFC 7592 gave the app no machine access to reports:write.
+    assert.ok((await oidc.clientCredentialsGrant(config, { scope: 'reports:read', resource: API })).access_token);
+    await assert.rejects(oidc.clientCredentialsGrant(config, { scope: 'reports:write', resource: API }), (e: any) => e.error === 'invalid_scope');
 
     const newRat = after.registration_access_token;
     const deleted = await fetch(created.registration_client_uri, { method: 'DELETE', headers: auth(newRat) });
