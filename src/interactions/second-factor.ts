@@ -89,6 +89,12 @@ export function secondFactorStep(services: Services, holder: ProviderHolder, csr
       // The secret belongs to this interaction: a later sign-in gets a new one (security rule 35).
       const owner = enrolmentOwner(interaction);
       const enrolment = (await pendingTotpEnrolment(services, user, owner)) ?? (await startTotpEnrolment(services, user, owner));
+      if (!enrolment) {
+        // A factor became active meanwhile (another sign-in confirmed one): prove it instead.
+        const verify: Pending = { ...pending, stage: 'verify' };
+        await savePending(interaction, verify);
+        return render(ctx, interaction, verify, extra, status);
+      }
       return page(ctx, 'mfa-enroll', { title: 'Set up a second factor', ...base, enrolment, required: true }, status);
     }
     if (pending.stage === 'done') {
