@@ -1,7 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
-import { peekFormBody } from '../http/peek-form-body.ts';
+import { bufferedBody } from '../http/edge-input.ts';
 import { PROVIDER_PATHS } from '../oidc/provider-routes.ts';
 import { keyOf, type RateLimits } from './rate-limits.ts';
 import { requestFields } from './security-events.ts';
@@ -21,8 +21,6 @@ import { clientIpSubject, type ActiveSuspension, type SuspensionKind, type Suspe
  *   real client, elsewhere, keeps getting tokens with its real secret;
  * - an operator's manual `suspend --kind client` refuses the client everywhere (invalid_client).
  */
-const MAX_OAUTH_BODY = 56 * 1024;
-
 const CLIENT_ENDPOINTS: ReadonlySet<string> = new Set([
   PROVIDER_PATHS.token,
   PROVIDER_PATHS.introspection,
@@ -61,9 +59,7 @@ export function createOAuthGuard({ limits, suspensions, logger, onSuspendedRefus
     const ip = ctx.ip;
     let clientId: string | undefined;
     if (!isRegistration) {
-      const claimed = await claimedClientId(ctx);
-      if (claimed === null) return refuse(ctx, 413, 'invalid_request', 'The request body is too large.');
-      clientId = keyOf(claimed);
+      clientId = keyOf(claimedClientId(ctx));
       (ctx.state as Record<symbol, unknown>)[CLAIMED] = clientId;
     }
     const suspended = await suspensions.active([
@@ -119,10 +115,10 @@ export function createOAuthGuard({ limits, suspensions, logger, onSuspendedRefus
 
 /**
  * The client a request claims to be (unverified: used only as a limiter and suspension key):
- * from HTTP Basic, the body's client_id, or a client assertion's `sub`. Undefined when none is
- * claimed; null when the body is over oidc-provider's own limit.
+ * from HTTP Basic, the body's client_id, or a client assertion's `sub`. The body is the one the
+ * edge already read and checked (src/http/edge-input.ts). Undefined when none is claimed.
  */
-async function claimedClientId(ctx: Context): Promise<string | undefined | null> {
+function claimedClientId(ctx: Context): string | undefined {
   const basic = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(ctx.get('authorization'))?.[1];
   if (basic) {
     const decoded = Buffer.from(basic, 'base64').toString('utf8');
@@ -133,8 +129,9 @@ async function claimedClientId(ctx: Context): Promise<string | undefined | null>
       return id.slice(0, 200);
     }
   }
-  const params = await peekFormBody(ctx, MAX_OAUTH_BODY);
-  if (params === null) return null;
+  const body = ctx.is('application/x-www-form-urlencoded') ? bufferedBody(ctx) : undefined;
+  if (!body) return undefined;
+  const params = new URLSearchParams(body.toString('utf8'));
   const id = params.get('client_id');
   if (id) return id.slice(0, 200);
   const assertion = params.get('client_assertion');
