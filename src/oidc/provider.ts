@@ -9,8 +9,12 @@ import { withStatusClaim } from '../revocation/status-claim.ts';
 import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adapter.ts';
 import { findAccountFor } from './account-claims.ts';
 import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
+import { challengeFailedClientAuthentication } from './client-authentication-challenge.ts';
 import { introspectionAllowedPolicy } from './introspection-policy.ts';
+import { jwtIntrospectionAnswer } from './jwt-introspection-answer.ts';
+import { introspectJwtAccessTokens } from './jwt-introspection-route.ts';
 import { defaultResourceFor, resourceServerInfo } from './resources.ts';
+import { answerUnauthorizedClientForGrantType } from './unauthorized-client-grant-type.ts';
 
 /** Seconds of clock skew tolerated between Latchkey and its clients. */
 export const CLOCK_TOLERANCE = 5;
@@ -132,6 +136,13 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxyHops > 0;
+  // Standard answers oidc-provider does not give by itself (RFC 6749 §5.2, RFC 9110 §11.6.1,
+  // RFC 7662 for JWT access tokens). Installed first, so their after-steps see the final answer.
+  provider.use(challengeFailedClientAuthentication());
+  provider.use(answerUnauthorizedClientForGrantType());
+  provider.use(
+    introspectJwtAccessTokens(jwtIntrospectionAnswer({ issuer: config.issuer, jwks: keys.jwks, clockTolerance: CLOCK_TOLERANCE, clients, sql: services.db.sql })),
+  );
   installClientHooks(provider, services);
   return provider;
 }

@@ -59,11 +59,24 @@ export async function purgeExpiredPositions(sql: SqlClient): Promise<number> {
 }
 
 /**
- * The revoked positions of list `list`: a grant that no longer exists (revoked on the account
+ * When a position counts as revoked: a grant that no longer exists (revoked on the account
  * page, by code replay or refresh-token reuse, at logout, or expired), a client that is
  * suspended or deleted, a user who is disabled or deleted. Computed from current state, so
- * un-suspending a client makes its grants' tokens valid again.
- * `staticClients` are clients that live outside the client table (never "deleted").
+ * un-suspending a client makes its grants' tokens valid again. Over `token_status ts` joined
+ * with `client c` and `"user" u`; `staticClients` is the placeholder of the static clients
+ * (clients that live outside the client table, never "deleted").
+ */
+const revoked = (staticClients: string) => `(
+          (ts.grant_id IS NOT NULL AND NOT EXISTS (
+             SELECT 1 FROM oidc_payload g
+              WHERE g.model = 'Grant' AND g.id = ts.grant_id AND (g.expires_at IS NULL OR g.expires_at > now())))
+          OR c.suspended_at IS NOT NULL
+          OR (c.id IS NULL AND NOT (ts.client_id = ANY(${staticClients}::text[])))
+          OR (ts.account_id IS NOT NULL AND (u.id IS NULL OR u.disabled_at IS NOT NULL))
+        )`;
+
+/**
+ * The revoked positions of list `list` (see `revoked`).
  */
 export async function revokedIndexes(sql: SqlClient, list: number, staticClients: readonly string[]): Promise<number[]> {
   const { rows } = await sql.query<{ idx: number }>(
@@ -73,17 +86,27 @@ export async function revokedIndexes(sql: SqlClient, list: number, staticClients
        LEFT JOIN "user" u ON u.id = ts.account_id
       WHERE ts.seq >= $1 AND ts.seq < $2
         AND ts.valid_until >= now() - interval '${EXPIRY_GRACE_SECONDS} seconds'
-        AND (
-          (ts.grant_id IS NOT NULL AND NOT EXISTS (
-             SELECT 1 FROM oidc_payload g
-              WHERE g.model = 'Grant' AND g.id = ts.grant_id AND (g.expires_at IS NULL OR g.expires_at > now())))
-          OR c.suspended_at IS NOT NULL
-          OR (c.id IS NULL AND NOT (ts.client_id = ANY($3::text[])))
-          OR (ts.account_id IS NOT NULL AND (u.id IS NULL OR u.disabled_at IS NOT NULL))
-        )`,
+        AND ${revoked('$3')}`,
     [list * LIST_SIZE, (list + 1) * LIST_SIZE, [...staticClients]],
   );
   return rows.map((r) => r.idx);
+}
+
+/**
+ * Whether one position is revoked now, as the next Status List Token will say (one indexed
+ * query): for token introspection, which answers from current state rather than a cached list.
+ * A position that does not exist (never allocated, or purged after its tokens expired) counts as revoked.
+ */
+export async function isPositionRevoked(sql: SqlClient, position: StatusPosition, staticClients: readonly string[]): Promise<boolean> {
+  const { rows } = await sql.query<{ revoked: boolean }>(
+    `SELECT ${revoked('$2')} AS revoked
+       FROM token_status ts
+       LEFT JOIN client c ON c.id = ts.client_id
+       LEFT JOIN "user" u ON u.id = ts.account_id
+      WHERE ts.seq = $1`,
+    [position.list * LIST_SIZE + position.idx, [...staticClients]],
+  );
+  return rows[0]?.revoked !== false;
 }
 
 /** Highest list number in use, or -1 when there is none. */

@@ -1,0 +1,79 @@
+import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import type { ClientStore } from '../clients/client-store.ts';
+import { SIGNING_ALGORITHMS } from '../keys/signing-keys.ts';
+import { isPositionRevoked, LIST_SIZE, statusListPath, type StatusPosition } from '../revocation/token-status.ts';
+import type { SqlClient } from '../storage/sql.ts';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
+import { introspectionAllowedPolicy } from './introspection-policy.ts';
+
+/** RFC 7662 §2.2: all that is said about a token the caller may not know about. */
+const INACTIVE = Object.freeze({ active: false });
+type IntrospectionAnswer = Record<string, unknown> & { active: boolean };
+
+/** Members of a private JWK that must not reach a verification key set. */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const;
+
+export interface JwtIntrospectionDeps {
+  issuer: string;
+  /** The provider's signing keys (private JWKs, as given to oidc-provider); only their public parts are used. */
+  jwks: JWK[];
+  clockTolerance: number;
+  clients: ClientStore;
+  sql: SqlClient;
+}
+
+/**
+ * The RFC 7662 answer for a JWT access token (RFC 9068) issued by this Latchkey, as oidc-provider
+ * answers an opaque one:
+ * - `active: false` unless the token is an `at+jwt` signed by one of the provider's keys (held
+ *   in memory: no key lookup), from this issuer and not expired (with the provider's clock tolerance);
+ * - `active: false` when its Token Status List position is revoked — grant gone, client suspended
+ *   or gone, user disabled or gone — checked against current state with one indexed query, so an
+ *   introspecting API learns of a revocation at once rather than after the list's cache time.
+ *   A token without a status reference to this issuer cannot be checked and is inactive;
+ * - `active: false` when the introspection policy does not let the caller see it (a client its
+ *   own tokens, an API the tokens issued for it; src/oidc/introspection-policy.ts);
+ * - otherwise `active: true`, `token_type` (DPoP when bound to a key, else Bearer) and the
+ *   token's claims: scope, client_id, sub, aud, exp, iat, iss, jti, cnf, acr/amr…
+ */
+export function jwtIntrospectionAnswer(deps: JwtIntrospectionDeps) {
+  const publicKeys = deps.jwks.map((jwk) => {
+    const copy: Record<string, unknown> = { ...jwk };
+    for (const member of PRIVATE_MEMBERS) delete copy[member];
+    return copy as JWK;
+  });
+  const keys = createLocalJWKSet({ keys: publicKeys });
+  const allowed = introspectionAllowedPolicy(deps.clients);
+  const statusListBase = deps.issuer.replace(/\/$/, '');
+
+  return async (token: string, caller: { clientId: string }): Promise<IntrospectionAnswer> => {
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(token, keys, {
+        issuer: deps.issuer,
+        typ: 'at+jwt',
+        algorithms: [...SIGNING_ALGORITHMS],
+        clockTolerance: deps.clockTolerance,
+        requiredClaims: ['exp', 'iat', 'client_id', 'aud'],
+      }));
+    } catch {
+      return INACTIVE;
+    }
+    const clientId = claims.client_id;
+    if (typeof clientId !== 'string') return INACTIVE;
+    if (!(await allowed(undefined, caller, { clientId, aud: claims.aud }))) return INACTIVE;
+    const position = statusPositionOf(claims, statusListBase);
+    if (!position || (await isPositionRevoked(deps.sql, position, [ACCOUNT_CONSOLE_CLIENT_ID]))) return INACTIVE;
+    const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
+    return { ...claims, active: true, token_type: typeof jkt === 'string' ? 'DPoP' : 'Bearer' };
+  };
+}
+
+/** The token's `status.status_list` reference, when it names one of this issuer's lists. */
+function statusPositionOf(claims: JWTPayload, statusListBase: string): StatusPosition | undefined {
+  const ref = (claims.status as { status_list?: { idx?: unknown; uri?: unknown } } | undefined)?.status_list;
+  if (!ref || typeof ref.idx !== 'number' || !Number.isInteger(ref.idx) || ref.idx < 0 || ref.idx >= LIST_SIZE || typeof ref.uri !== 'string') return undefined;
+  const list = Number(/\/(0|[1-9]\d{0,8})$/.exec(ref.uri)?.[1] ?? NaN);
+  if (!Number.isInteger(list) || ref.uri !== `${statusListBase}${statusListPath(list)}`) return undefined;
+  return { list, idx: ref.idx };
+}
