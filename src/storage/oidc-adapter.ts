@@ -17,6 +17,7 @@ import { fromStoredPayload, localReference, storedKeyOf, storedTokenId, toStored
 /** Models whose single use must hold across instances: consume only succeeds once. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
+/** Also imported from here by src/clients/provider-hooks.ts (registration tokens). */
 export { storedTokenId };
 
 /** Where DCR's Client upsert/destroy go (src/clients/provider-hooks.ts): the client registry's tables. */

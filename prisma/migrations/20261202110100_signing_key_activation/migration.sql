@@ -3,4 +3,4 @@
 -- first token it signs reaches them (KEY_PUBLISH_DELAY_SECONDS). NULL: active since creation.
 ALTER TABLE "signing_key" ADD COLUMN "activates_at" TIMESTAMPTZ(3);
 
--- The encryption-key check row (src/crypto/key-check.ts) lives in "secret"; nothing to change.
+-- The encryption key check row (src/crypto/key-check.ts) lives in "secret", no change needed.
