@@ -178,7 +178,7 @@ export function mountedRouters(deps: { services: Services; holder: ProviderHolde
     [underPrefix('/account'), accountRoutes(services, holder, csrfSecret, attempts)],
     [underPrefix(PORTAL_BASE), portalRoutes(services, holder, csrfSecret)],
     [underPrefix('/admin/api/clients'), adminClientRoutes(services, holder)],
-    [underPrefix('/admin/api/security'), adminSecurityRoutes(services)],
+    [underPrefix('/admin/api/security'), adminSecurityRoutes(services, holder)],
   ];
   for (const router of [healthRoutes(services, metrics), assetRoutes()]) {
     const paths = new Set(routesOfRouter(router).map((r) => r.path));

@@ -4,8 +4,7 @@ import { approveClient, clientStats, deleteClient, listClients, setSuspended, sh
 import type { Services } from '../context.ts';
 import { NotFoundError } from '../errors.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
-import { bearerToken, constantTimeEqual } from '../http/constant-time.ts';
-import { signedInUser } from '../oidc/first-party-session.ts';
+import { adminAuthentication } from './admin-auth.ts';
 
 /**
  * Operator control of clients over HTTP, the same operations as `latchkey client …`:
@@ -13,11 +12,8 @@ import { signedInUser } from '../oidc/first-party-session.ts';
  *   GET    /admin/api/clients/:id          details and activity
  *   POST   /admin/api/clients/:id/suspend | /unsuspend | /approve
  *   DELETE /admin/api/clients/:id          delete, revoking its grants and tokens
- * Authentication (documented in docs/register-your-app.md, "Operators"): either
- *   - `Authorization: Bearer <ADMIN_API_TOKEN>` (the operator token of issue 6's admin API), or
- *   - the session cookie of a signed-in user with the `admin` role; changes then also need the
- *     header `X-Latchkey-Admin: 1`, which a cross-site form cannot send (no CORS is offered), so
- *     a malicious page cannot ride the admin's cookie.
+ * Authentication (documented in docs/register-your-app.md, "Operators"): the ADMIN_API_TOKEN
+ * bearer token or an admin's session (admin-auth.ts).
  */
 export function adminClientRoutes(services: Services, holder: ProviderHolder): Router {
   const router = new Router({ prefix: '/admin/api/clients', sensitive: true });
@@ -28,35 +24,7 @@ export function adminClientRoutes(services: Services, holder: ProviderHolder): R
     ctx.body = { error, error_description: description };
   };
 
-  const bearerMatches = (ctx: Context) => {
-    const expected = services.config.security?.adminApiToken;
-    const presented = bearerToken(ctx.get('authorization'));
-    return Boolean(expected && presented && constantTimeEqual(presented, expected));
-  };
-
-  /** Who is acting, or undefined after answering 401/403. */
-  const admin = async (ctx: Context): Promise<string | undefined> => {
-    if (ctx.get('authorization')) {
-      if (bearerMatches(ctx)) return 'admin-api-token';
-      ctx.set('WWW-Authenticate', 'Bearer realm="latchkey-admin"');
-      fail(ctx, 401, 'invalid_token', 'the admin API token is not valid');
-      return undefined;
-    }
-    const signedIn = await signedInUser(services, holder, ctx);
-    if (!signedIn) {
-      fail(ctx, 401, 'login_required', 'sign in as an administrator or send the admin API token');
-      return undefined;
-    }
-    if (!signedIn.user.roles.includes('admin')) {
-      fail(ctx, 403, 'forbidden', 'the admin role is required');
-      return undefined;
-    }
-    if (ctx.method !== 'GET' && ctx.get('x-latchkey-admin') !== '1') {
-      fail(ctx, 403, 'forbidden', 'changes made with a session cookie need the header X-Latchkey-Admin: 1');
-      return undefined;
-    }
-    return signedIn.user.id;
-  };
+  const admin = adminAuthentication(services, holder);
 
   const run = async (ctx: Context, fn: (actor: string, id: string) => Promise<unknown>) => {
     const actor = await admin(ctx);

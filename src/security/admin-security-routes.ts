@@ -3,12 +3,14 @@ import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
-import { bearerToken, constantTimeEqual } from '../http/constant-time.ts';
+import { adminAuthentication } from '../admin/admin-auth.ts';
 import { readJson } from '../http/json-body.ts';
+import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { securityOperationHandlers, securitySchemas } from './admin-operations.ts';
 
 /**
- * The admin security API, with ADMIN_API_TOKEN as a bearer token; the same operations, schemas
+ * The admin security API, for the ADMIN_API_TOKEN bearer token or an admin's session (the same
+ * rule as the clients' admin API, src/admin/admin-auth.ts); the same operations, schemas
  * and library calls as `latchkey audit` and `latchkey suspensions …` (admin-operations.ts):
  *   GET  /admin/api/security/audit?type=&user=&client=&since=&limit=&cursor=
  *   GET  /admin/api/security/suspensions?all=true
@@ -29,10 +31,10 @@ const auditQuery = z.object({
 });
 const listQuery = z.object({ all: z.enum(['true', 'false']).optional() });
 
-export function adminSecurityRoutes(services: Services): Router {
+export function adminSecurityRoutes(services: Services, holder: ProviderHolder): Router {
   const router = new Router({ prefix: '/admin/api/security', sensitive: true });
   const ops = securityOperationHandlers(services, 'admin-api');
-  const token = services.config.security.adminApiToken;
+  const adminActor = adminAuthentication(services, holder);
 
   const fail = (ctx: Context, status: number, error: string, description: string) => {
     ctx.status = status;
@@ -40,12 +42,8 @@ export function adminSecurityRoutes(services: Services): Router {
   };
 
   router.use(async (ctx: Context, next: Next) => {
-    if (!token) return ctx.throw(404);
     ctx.set('Cache-Control', 'no-store');
-    if (!constantTimeEqual(bearerToken(ctx.get('authorization')) ?? '', token)) {
-      ctx.set('WWW-Authenticate', 'Bearer realm="admin"');
-      return fail(ctx, 401, 'invalid_token', 'the admin API needs ADMIN_API_TOKEN as a bearer token');
-    }
+    if (!(await adminActor(ctx))) return;
     try {
       await next();
     } catch (error) {
