@@ -149,20 +149,18 @@ describe('every 401 of the client endpoints carries a WWW-Authenticate challenge
 });
 
 describe('a grant type the client is not registered for is unauthorized_client (RFC 6749 §5.2)', () => {
-  test('a web app asking for client_credentials, a service app asking for refresh_token or a code exchange', async () => {
+  test('a web app asking for client_credentials, a service app asking for refresh_token or a code exchange; other refusals unchanged', async () => {
     assert.deepEqual(await refusal(() => machineToken(web, {})), { error: 'unauthorized_client', status: 400 });
     const serviceConfig = await discover(latchkey.issuer, service.client_id, service.client_secret);
     assert.deepEqual(await refusal(() => oidc.refreshTokenGrant(serviceConfig, 'whatever')), { error: 'unauthorized_client', status: 400 });
     const res = await post('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: 'x'.repeat(43), redirect_uri: REDIRECT }, { authorization: basic(service.client_id, service.client_secret) });
     assert.equal(res.status, 400);
     assert.deepEqual(await res.json(), { error: 'unauthorized_client', error_description: 'requested grant type is not allowed for this client' });
-  });
-
-  test('a grant type no client may use is still unsupported_grant_type, a wrong secret still invalid_client', async () => {
-    const res = await post('/token', { grant_type: 'password', username: 'a', password: 'b' }, { authorization: basic(web.client_id, web.client_secret) });
-    assert.equal(((await res.json()) as { error: string }).error, 'unsupported_grant_type');
+    // A grant type no client may use is still unsupported_grant_type; a wrong secret still invalid_client.
+    const password = await post('/token', { grant_type: 'password', username: 'a', password: 'b' }, { authorization: basic(web.client_id, web.client_secret) });
+    assert.equal(((await password.json()) as { error: string }).error, 'unsupported_grant_type');
     const wrongSecret = await post('/token', { grant_type: 'client_credentials' }, { authorization: basic(web.client_id, 'not-the-secret') });
-    assert.equal(wrongSecret.status, 401);
+    assert.equal(((await wrongSecret.json()) as { error: string }).error, 'invalid_client');
   });
 });
 
@@ -260,8 +258,9 @@ describe('JWT access tokens introspect like opaque ones (RFC 7662)', () => {
     assert.deepEqual((await introspect(introspectionOf(reports), token)).body, { active: false }, 'deleted');
   });
 
-  test('the caller still authenticates: a wrong secret is invalid_client, an unauthenticated request learns nothing', async () => {
+  test('only for an authenticated caller: a wrong secret is invalid_client, an unauthenticated request learns nothing', async () => {
     const { access_token: token } = await machineToken(service, { scope: 'reports:read' });
+    assert.equal((await introspect(introspectionOf(reports), token)).body.active, true, 'the right secret');
     const wrong = await introspect({ client_id: reports.introspection_client_id, client_secret: 'not-the-secret' }, token);
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error, 'invalid_client');
