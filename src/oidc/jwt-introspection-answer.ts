@@ -46,7 +46,12 @@ export function jwtIntrospectionAnswer(deps: JwtIntrospectionDeps) {
   const allowed = introspectionAllowedPolicy(deps.clients);
   const statusListBase = deps.issuer.replace(/\/$/, '');
 
-  return async (token: string, caller: { clientId: string }): Promise<IntrospectionAnswer> => {
+  /**
+   * Two steps, so the work that does not depend on the caller (signature, revocation query)
+   * runs while oidc-provider authenticates the caller: `answerFor(token)` starts it, and the
+   * function it resolves to gives the answer for an authenticated caller.
+   */
+  return async (token: string): Promise<(caller: { clientId: string }) => Promise<IntrospectionAnswer>> => {
     let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(token, keys, {
@@ -57,15 +62,20 @@ export function jwtIntrospectionAnswer(deps: JwtIntrospectionDeps) {
         requiredClaims: ['exp', 'iat', 'client_id', 'aud'],
       }));
     } catch {
-      return INACTIVE;
+      return async () => INACTIVE;
     }
     const clientId = claims.client_id;
-    if (typeof clientId !== 'string') return INACTIVE;
-    if (!(await allowed(undefined, caller, { clientId, aud: claims.aud }))) return INACTIVE;
     const position = statusPositionOf(claims, statusListBase);
-    if (!position || (await isPositionRevoked(deps.sql, position, [ACCOUNT_CONSOLE_CLIENT_ID]))) return INACTIVE;
-    const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
-    return { ...claims, active: true, token_type: typeof jkt === 'string' ? 'DPoP' : 'Bearer' };
+    if (typeof clientId !== 'string' || !position) return async () => INACTIVE;
+    // Only a token signed by our keys costs a query; it is awaited below, or dropped unawaited when the caller failed to authenticate.
+    const revoked = isPositionRevoked(deps.sql, position, [ACCOUNT_CONSOLE_CLIENT_ID]);
+    revoked.catch(() => {});
+    return async (caller) => {
+      if (!(await allowed(undefined, caller, { clientId, aud: claims.aud }))) return INACTIVE;
+      if (await revoked) return INACTIVE;
+      const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
+      return { ...claims, active: true, token_type: typeof jkt === 'string' ? 'DPoP' : 'Bearer' };
+    };
   };
 }
 

@@ -12,7 +12,8 @@ import { PROVIDER_PATHS } from './provider-routes.ts';
  */
 const STAND_IN = 'latchkey-jwt-introspected-separately';
 
-type AnswerFor = (token: string, caller: { clientId: string }) => Promise<Record<string, unknown>>;
+/** Starts checking a token (before the caller is known); resolves to the answer for a caller. */
+type AnswerFor = (token: string) => Promise<(caller: { clientId: string }) => Promise<Record<string, unknown>>>;
 
 /**
  * RFC 7662 introspection of JWT access tokens, for provider.use(). oidc-provider refuses any
@@ -27,18 +28,21 @@ type AnswerFor = (token: string, caller: { clientId: string }) => Promise<Record
  *    every method the client may use, its failure events (which the lock-outs count), CORS,
  *    `Cache-Control: no-store`; for the stand-in it answers `{ active: false }`;
  * 3. after it, and only when it answered 200 to an authenticated client, the answer for the
- *    JWT replaces that body (src/oidc/jwt-introspection-answer.ts).
+ *    JWT replaces that body (src/oidc/jwt-introspection-answer.ts; its signature check and
+ *    revocation query run meanwhile, so the JWT costs about what an opaque token does).
  * Any failure along the way leaves the provider's own answer: inactive, or its error.
  */
 export function introspectJwtAccessTokens(answerFor: AnswerFor): Middleware {
   return async function jwtIntrospection(ctx, next) {
     if (ctx.method !== 'POST' || ctx.path !== PROVIDER_PATHS.introspection) return next();
     const jwt = takeJwtFromBody(ctx);
+    const answering = jwt ? answerFor(jwt) : undefined;
+    answering?.catch(() => {}); // awaited below unless the provider refused the caller
     await next();
-    if (!jwt) return;
+    if (!answering) return;
     const { oidc } = ctx as unknown as KoaContextWithOIDC;
     if (ctx.status !== 200 || oidc?.route !== 'introspection' || !oidc.client || (ctx.body as { active?: unknown } | undefined)?.active !== false) return;
-    ctx.body = await answerFor(jwt, { clientId: oidc.client.clientId });
+    ctx.body = await (await answering)({ clientId: oidc.client.clientId });
   };
 }
 
