@@ -59,7 +59,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const limits = new RateLimits(config, db, (limit) => metrics.rateLimited.inc({ limit }));
   const suspensions = new Suspensions(db, events, config.security.lockout);
   const attempts = createCredentialAttempts({ db, limits, suspensions, events, logger });
-  const oauthGuard = createOAuthGuard({ limits, suspensions, logger, onSuspendedRefusal: (kind) => metrics.suspendedRefusals.inc({ kind }) });
+  const oauthGuard = createOAuthGuard({ issuer: config.issuer, limits, suspensions, logger, onSuspendedRefusal: (kind) => metrics.suspendedRefusals.inc({ kind }) });
   const observe = (p: typeof provider) => {
     p.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
     emitProviderEvents(p, events);

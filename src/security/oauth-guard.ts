@@ -2,6 +2,7 @@ import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import { bufferedBody } from '../http/edge-input.ts';
+import { basicChallenge } from '../oidc/client-authentication-challenge.ts';
 import { PROVIDER_PATHS } from '../oidc/provider-routes.ts';
 import { keyOf, type RateLimits } from './rate-limits.ts';
 import { requestFields } from './security-events.ts';
@@ -37,16 +38,19 @@ const CLAIMED = Symbol('claimedClientId');
 const COUNTING = Symbol('failureCounting');
 
 interface Deps {
+  issuer: string;
   limits: RateLimits;
   suspensions: Suspensions;
   logger: Logger;
   onSuspendedRefusal?: (kind: SuspensionKind) => void;
 }
 
-export function createOAuthGuard({ limits, suspensions, logger, onSuspendedRefusal = () => {} }: Deps) {
+export function createOAuthGuard({ issuer, limits, suspensions, logger, onSuspendedRefusal = () => {} }: Deps) {
   const refuse = (ctx: Context, status: number, error: string, description: string, retryAfter?: number) => {
     ctx.status = status;
     if (retryAfter) ctx.set('Retry-After', String(retryAfter));
+    // A 401 names its scheme, as oidc-provider's own client-authentication failures do (RFC 6749 §5.2).
+    if (status === 401) ctx.set('WWW-Authenticate', basicChallenge({ realm: issuer, error, error_description: description }));
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { error, error_description: description };
   };
