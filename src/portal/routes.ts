@@ -60,7 +60,7 @@ function clientInput(form: URLSearchParams): Omit<NewClient, 'type'> {
  * deletes developer B's app (the answer is the same 404 as for an unknown id).
  */
 export function portalRoutes(services: Services, holder: ProviderHolder, csrfSecret: string): Router {
-  const router = new Router({ prefix: BASE });
+  const router = new Router({ prefix: BASE, sensitive: true });
   const validate = clientMetadataValidator(() => holder.current);
 
   const page = (ctx: Context, view: string, data: Record<string, unknown>, status = 200) => {

@@ -264,9 +264,10 @@ describe('introspection, revocation and PAR', () => {
       assert.equal(answer.status, 200);
       assert.deepEqual(JSON.parse(answer.text), { active: false });
     }
-    // A JWT-shaped token is refused by oidc-provider (JWT access tokens are validated by the
-    // resource server itself): a 4xx JSON error, not a 5xx.
-    jsonError(await postAsWeb('/token/introspection', { token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' }), 400);
+    // A JWT-shaped token that is not one of ours is inactive too (RFC 7662; issue 15).
+    const jwtShaped = await postAsWeb('/token/introspection', { token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' });
+    assert.equal(jwtShaped.status, 200);
+    assert.deepEqual(JSON.parse(jwtShaped.text), { active: false });
   });
 
   test('revoking a garbage or 10 kB token → 200 (RFC 7009 §2.2)', async () => {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
-import { discover } from '../support/flow.ts';
+import { discover, oauthErrorOf } from '../support/flow.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
@@ -215,7 +215,7 @@ describe('client create: each type works in the running server at once', () => {
     const wrong = await discover(latchkey.issuer, web.client_id, 'not-the-secret-not-the-secret-0000');
     await assert.rejects(
       oidc.buildAuthorizationUrlWithPAR(wrong, { redirect_uri: WEB_REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }),
-      (error: { error?: string }) => error.error === 'invalid_client',
+      (error) => oauthErrorOf(error).error === 'invalid_client',
     );
   });
 

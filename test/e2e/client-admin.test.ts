@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
-import { authorizeInBrowser, discover, redeem, startAppServer } from '../support/flow.ts';
+import { authorizeInBrowser, discover, redeem, startAppServer, oauthErrorOf } from '../support/flow.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://ledger.example.com/api';
@@ -92,8 +92,8 @@ describe('latchkey client …', () => {
     assert.equal((await latchkey.cliJson(['client', 'show', client.client_id])).status, 'suspended');
 
     await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!, { resource: API }), (e: any) => {
-      assert.equal(e.error, 'invalid_client');
-      assert.match(e.error_description, /suspended/);
+      assert.equal(oauthErrorOf(e).error, 'invalid_client');
+      assert.match(oauthErrorOf(e).error_description ?? '', /suspended/);
       return true;
     });
     assert.equal((await introspect(tokens.access_token)).active, false);
@@ -116,7 +116,7 @@ describe('latchkey client …', () => {
     const deleted = await latchkey.cliJson(['client', 'delete', client.client_id]);
     assert.equal(deleted.deleted, true);
     assert.equal((await introspect(refreshed.access_token)).active, false);
-    await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!, { resource: API }), (e: any) => e.error === 'invalid_client');
+    await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!, { resource: API }), (e) => oauthErrorOf(e).error === 'invalid_client');
     const list = await latchkey.cliJson(['client', 'list']);
     assert.equal(list.some((c: { client_id: string }) => c.client_id === client.client_id), false);
   });
@@ -136,7 +136,7 @@ describe('latchkey client …', () => {
     const config = await oidc.discovery(new URL(latchkey.issuer), service.client_id, service.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
     assert.ok((await oidc.clientCredentialsGrant(config, { resource: API })).access_token);
     await latchkey.cliJson(['client', 'suspend', service.client_id]);
-    await assert.rejects(oidc.clientCredentialsGrant(config, { resource: API }), (e: any) => e.error === 'invalid_client' && /suspended/.test(e.error_description));
+    await assert.rejects(oidc.clientCredentialsGrant(config, { resource: API }), (e) => oauthErrorOf(e).error === 'invalid_client' && /suspended/.test(oauthErrorOf(e).error_description ?? ''));
   });
 });
 
@@ -157,7 +157,7 @@ describe('CLIENT_APPROVAL=manual', () => {
       // Its owner can still read it through RFC 7592 while it waits.
       assert.equal((await fetch(client.registration_client_uri, { headers: { authorization: `Bearer ${client.registration_access_token}` } })).status, 200);
       const config = await oidc.discovery(new URL(manual.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
-      await assert.rejects(oidc.clientCredentialsGrant(config, { resource: API }), (e: any) => e.error === 'invalid_client' && /approval/.test(e.error_description));
+      await assert.rejects(oidc.clientCredentialsGrant(config, { resource: API }), (e) => oauthErrorOf(e).error === 'invalid_client' && /approval/.test(oauthErrorOf(e).error_description ?? ''));
       await manual.cliJson(['client', 'approve', client.client_id]);
       await manual.cliJson(['client', 'approve-machine-access', client.client_id, '--api', API]);
       assert.ok((await oidc.clientCredentialsGrant(config, { resource: API })).access_token);

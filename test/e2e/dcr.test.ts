@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { oauthErrorOf } from '../support/flow.ts';
 
 const API = 'https://reports.example.com/api';
 let latchkey: Latchkey;
@@ -201,7 +202,7 @@ describe('RFC 7592 management and the registered client at work', () => {
     const newRat = after.registration_access_token;
     const deleted = await fetch(created.registration_client_uri, { method: 'DELETE', headers: auth(newRat) });
     assert.equal(deleted.status, 204);
-    await assert.rejects(oidc.clientCredentialsGrant(config, { scope: 'reports:read', resource: API }), (e: any) => e.error === 'invalid_client');
+    await assert.rejects(oidc.clientCredentialsGrant(config, { scope: 'reports:read', resource: API }), (e) => oauthErrorOf(e).error === 'invalid_client');
     const gone = await latchkey.cli(['client', 'show', created.client_id, '--json']);
     assert.equal(gone.code, 2);
     const again = await fetch(created.registration_client_uri, { headers: auth(newRat) });

@@ -15,7 +15,7 @@ import type { Browser } from 'playwright-core';
 import { startNotesApi } from '../../examples/notes-api/app.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { dpopProof } from '../support/dpop.ts';
-import { followInBrowser, startAppServer } from '../support/flow.ts';
+import { followInBrowser, startAppServer, oauthErrorOf } from '../support/flow.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
@@ -256,10 +256,10 @@ describe('signed request objects (JAR) and private_key_jwt', () => {
 
     const wrong = await signingKey();
     const impostor = await discoverWith(service.client_id, { token_endpoint_auth_method: 'private_key_jwt' }, privateKeyJwt({ ...wrong, kid: svcKey.kid }));
-    await assert.rejects(oidc.clientCredentialsGrant(impostor, { scope: 'notes:read', resource: NOTES }), (e: any) => e.error === 'invalid_client');
+    await assert.rejects(oidc.clientCredentialsGrant(impostor, { scope: 'notes:read', resource: NOTES }), (e) => oauthErrorOf(e).error === 'invalid_client');
     // The code-flow client's key does not authenticate the service either.
     const other = await discoverWith(service.client_id, { token_endpoint_auth_method: 'private_key_jwt' }, privateKeyJwt(key));
-    await assert.rejects(oidc.clientCredentialsGrant(other, { scope: 'notes:read', resource: NOTES }), (e: any) => e.error === 'invalid_client');
+    await assert.rejects(oidc.clientCredentialsGrant(other, { scope: 'notes:read', resource: NOTES }), (e) => oauthErrorOf(e).error === 'invalid_client');
 
     // A captured assertion cannot be replayed (jti).
     let captured: string | undefined;

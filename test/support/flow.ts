@@ -124,3 +124,16 @@ export async function redeem(config: oidc.Configuration, result: AuthorizeResult
     resource ? { resource } : undefined,
   );
 }
+
+/**
+ * The OAuth error an openid-client call was refused with, whichever way the server said it: in
+ * the JSON body (ResponseBodyError: `error`, `error_description`), or — for a 401, where RFC 6749
+ * §5.2 wants a `WWW-Authenticate` challenge and openid-client reports the challenge instead — in
+ * the challenge's parameters (WWWAuthenticateChallengeError: `cause[].parameters`).
+ */
+export function oauthErrorOf(thrown: unknown): { error?: string; error_description?: string; status?: number } {
+  const e = thrown as { error?: string; error_description?: string; status?: number; cause?: unknown };
+  if (typeof e?.error === 'string') return { error: e.error, error_description: e.error_description, status: e.status };
+  const challenge = Array.isArray(e?.cause) ? (e.cause as Array<{ parameters?: Record<string, string> }>)[0]?.parameters : undefined;
+  return { error: challenge?.error, error_description: challenge?.error_description, status: e?.status };
+}

@@ -101,14 +101,18 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     child = spawn(nodeBinary, serverArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (log += d));
     child.stderr!.on('data', (d) => (log += d));
-    const deadline = Date.now() + 60_000;
+    // Generous on a loaded 2-core machine; a server that never answers is killed, so the test
+    // process can end (a live child would keep it waiting forever).
+    const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`latchkey exited with ${child.exitCode}:\n${log}`);
       const ok = await fetch(`${env.ISSUER}/.well-known/openid-configuration`).then((r) => r.ok, () => false);
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`latchkey did not start within 60 s:\n${log}`);
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`latchkey did not start within 120 s:\n${log}`);
   };
 
   const waitExit = (signal: NodeJS.Signals) =>
