@@ -53,8 +53,16 @@ function* formPairs(encoded: string): Generator<[name: string, value: string]> {
   }
 }
 
+/**
+ * Nothing to decode and nothing to refuse: no escape and no control character. The common case
+ * (token requests, most query strings) costs one scan. A lone surrogate cannot appear in text
+ * that came off the wire without an escape (the body was decoded with `fatal: true`).
+ */
+const NEEDS_CHECK = /[%\u0000-\u001F\u007F]/;
+
 /** Why a urlencoded text (query string or form body) is refused, naming the field. Pure. */
 export function problemWithFormText(encoded: string, where: 'url' | 'body'): string | undefined {
+  if (!NEEDS_CHECK.test(encoded)) return undefined;
   for (const [rawName, rawValue] of formPairs(encoded)) {
     const name = decodeStrictly(rawName.replaceAll('+', ' '));
     if (name === undefined) return 'a parameter name has invalid percent-encoding';
@@ -71,6 +79,7 @@ export function problemWithFormText(encoded: string, where: 'url' | 'body'): str
 
 /** Why a URL path is refused: a segment that does not decode, or decodes to a control character. Pure. */
 export function problemWithPath(path: string): string | undefined {
+  if (!NEEDS_CHECK.test(path)) return undefined;
   for (const segment of path.split('/')) {
     const decoded = decodeStrictly(segment);
     if (decoded === undefined) return 'the path has invalid percent-encoding';
@@ -184,7 +193,8 @@ export function edgeInput(): Middleware {
       const bodyProblem = kind === 'application/json' ? problemWithJsonText(text) : problemWithFormText(text, 'body');
       if (bodyProblem) return refuse(400, `The request was refused: ${bodyProblem}.`);
       // Our readers get the text as UTF-8, whatever the charset it came in.
-      (ctx.state as Record<symbol, Buffer>)[BODY] = Buffer.from(text, 'utf8');
+      const utf8 = !ctx.request.charset || /^utf-?8$/i.test(ctx.request.charset);
+      (ctx.state as Record<symbol, Buffer>)[BODY] = utf8 ? body : Buffer.from(text, 'utf8');
       replayBody(ctx.req, body);
     }
     await next();
