@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as oidc from 'openid-client';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { Jar } from '../support/http-session.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 const EMAIL = 'audit@example.com';
@@ -34,20 +35,6 @@ after(async () => {
 /** HTTP Basic as RFC 6749 §2.3.1 has it: each part form-urlencoded, so `%00` is a NUL once decoded. */
 const basicEncoded = (encodedId: string, encodedSecret: string) => `Basic ${Buffer.from(`${encodedId}:${encodedSecret}`).toString('base64')}`;
 const basic = (id: string, secret: string) => basicEncoded(encodeURIComponent(id), encodeURIComponent(secret));
-
-class Jar {
-  cookies = new Map<string, string>();
-  store(res: Response) {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-  }
-  header() {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
 
 async function send(path: string, init: RequestInit & { jar?: Jar } = {}) {
   const headers = new Headers(init.headers);

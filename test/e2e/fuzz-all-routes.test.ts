@@ -17,6 +17,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { Jar } from '../support/http-session.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
@@ -114,20 +115,6 @@ function fillPath(pattern: string, segment: string | undefined, known: Record<st
 
 // ---------------------------------------------------------------------------------------------
 // A signed-in user, for the handlers behind the sign-in check
-
-class Jar {
-  cookies = new Map<string, string>();
-  store(res: Response) {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-  }
-  header() {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
 
 let account: { jar: Jar; csrf: string; interaction: string; interactionCsrf: string; interactionJar: Jar };
 

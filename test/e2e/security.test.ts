@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import * as oidc from 'openid-client';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { Jar, basic } from '../support/http-session.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 const VICTIM = 'victim@example.com';
@@ -47,22 +48,6 @@ before(async () => {
 after(async () => {
   await latchkey?.stop();
 });
-
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-
-class Jar {
-  cookies = new Map<string, string>();
-  store(res: Response) {
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
-    }
-  }
-  header() {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
 
 async function send(path: string, init: RequestInit & { ip?: string; jar?: Jar } = {}) {
   const headers = new Headers(init.headers);
