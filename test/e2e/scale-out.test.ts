@@ -11,7 +11,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
-import { authorizeInBrowser, discover, redeem, startAppServer } from '../support/flow.ts';
+import { authorizeInBrowser, discover, redeem, startAppServer, oauthErrorOf } from '../support/flow.ts';
 import { freePort, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
 import { startProxy, type Proxy } from '../support/proxy.ts';
@@ -139,7 +139,7 @@ describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL onl
     const suspendedAt = Date.now();
     let refusedAfter: number | undefined;
     while (Date.now() - suspendedAt < 2000) {
-      const outcome = await oidc.clientCredentialsGrant(onOther, { scope: 'notes:read', resource: NOTES }).then(() => 'ok', (err) => err.error);
+      const outcome = await oidc.clientCredentialsGrant(onOther, { scope: 'notes:read', resource: NOTES }).then(() => 'ok', (err) => oauthErrorOf(err).error);
       if (outcome === 'invalid_client') {
         refusedAfter = Date.now() - suspendedAt;
         break;
