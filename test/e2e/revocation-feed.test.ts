@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oidc from 'openid-client';
-import pg from 'pg';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { startNotesApi } from '../../examples/notes-api/app.ts';
 import { SERVER_CACHE_SECONDS } from '../../src/revocation/status-list-feed.ts';
 import { launchBrowser } from '../support/browser.ts';
 import { authorizeInBrowser, discover, redeem, startAppServer } from '../support/flow.ts';
-import { backend, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
 const password = 'correct horse battery staple';
@@ -154,20 +153,14 @@ describe('the revocation feed', () => {
     }
   });
 
-  test('a suspended client: its client_credentials JWTs are refused', { skip: backend !== 'postgres' && 'suspending a client needs SQL access to the database (no CLI yet); runs on PostgreSQL' }, async () => {
+  test('a suspended client (latchkey client suspend): its client_credentials JWTs are refused', async () => {
     const service = await latchkey.cliJson<{ client_id: string; client_secret: string }>(['client', 'create', '--name', 'Batch job', '--type', 'service', '--scope', 'notes:read']);
     const serviceConfig = await discover(latchkey.issuer, service.client_id, service.client_secret);
     const machine = (await oidc.clientCredentialsGrant(serviceConfig, { scope: 'notes:read', resource: NOTES })).access_token;
     assert.ok((decodeJwt(machine).status as { status_list?: unknown } | undefined)?.status_list, 'client_credentials JWTs carry a status too');
     assert.equal((await getNotes(machine)).status, 200);
-    const db = new pg.Client({ connectionString: latchkey.env.DATABASE_URL });
-    await db.connect();
-    try {
-      await db.query('UPDATE client SET suspended_at = now() WHERE id = $1', [service.client_id]);
-      assertRevokedInTime(await untilRefused(machine));
-      await db.query('UPDATE client SET suspended_at = NULL WHERE id = $1', [service.client_id]);
-    } finally {
-      await db.end();
-    }
+    await latchkey.cliJson(['client', 'suspend', service.client_id]);
+    assertRevokedInTime(await untilRefused(machine));
+    await latchkey.cliJson(['client', 'unsuspend', service.client_id]);
   });
 });
