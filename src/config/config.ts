@@ -7,10 +7,6 @@ import { z } from 'zod';
  * Defaults serve a local trial; `assertSafeForProduction` lists what production refuses.
  * Keep .env.example in step with this file.
  */
-const boolean = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const seconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /** A rate budget "points/seconds", e.g. 30/60 = 30 per minute. */
