@@ -10,6 +10,7 @@ import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adap
 import { findAccountFor } from './account-claims.ts';
 import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
 import { challengeFailedClientAuthentication } from './client-authentication-challenge.ts';
+import { jwksCacheControl } from './jwks-cache-control.ts';
 import { introspectionAllowedPolicy } from './introspection-policy.ts';
 import { jwtIntrospectionAnswer } from './jwt-introspection-answer.ts';
 import { introspectJwtAccessTokens } from './jwt-introspection-route.ts';
@@ -138,6 +139,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
   provider.proxy = config.trustProxyHops > 0;
   // Standard answers oidc-provider does not give by itself (RFC 6749 §5.2, RFC 9110 §11.6.1,
   // RFC 7662 for JWT access tokens). Installed first, so their after-steps see the final answer.
+  provider.use(jwksCacheControl(config.keyPublishDelaySeconds));
   provider.use(challengeFailedClientAuthentication());
   provider.use(answerUnauthorizedClientForGrantType());
   provider.use(

@@ -165,6 +165,8 @@ describe('a rotated-in key is published before it signs', () => {
     const activatesAt = Date.parse(rotation.activatesAt);
     assert.ok(activatesAt >= Date.now() + (PUBLISH_DELAY - 5) * 1000, 'activation KEY_PUBLISH_DELAY_SECONDS away');
     const published = await jwksKids(latchkey);
+    const jwksCaching = (await fetch(`${latchkey.issuer}/jwks`)).headers.get('cache-control');
+    assert.equal(jwksCaching, `public, max-age=${Math.min(300, PUBLISH_DELAY)}`, 'a verifier following Cache-Control refetches before a new key signs');
     for (const kid of rotation.added) assert.ok(published.includes(kid), 'the new keys are published at once');
     assert.ok(published.includes(first.accessKid) && published.includes(first.idKid), 'the old keys too');
 
