@@ -144,16 +144,20 @@ async function discardRest(req: IncomingMessage, limit: number): Promise<boolean
   return true;
 }
 
-/** Reads the whole body, refusing more than `limit` bytes without destroying the socket under the request. */
-async function readAll(ctx: Context, limit: number): Promise<Buffer> {
-  if ((ctx.request.length ?? 0) > limit) throw new BodyTooLarge();
+/**
+ * Reads the whole body, refusing more than `limit` bytes (with `tooLarge()`) without destroying
+ * the socket under the request. Also the fallback of form-body.ts and json-body.ts when the
+ * edge is not installed.
+ */
+export async function readAll(ctx: Context, limit: number, tooLarge: () => Error = () => new BodyTooLarge()): Promise<Buffer> {
+  if ((ctx.request.length ?? 0) > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   // destroyOnReturn: false — stopping early must not destroy the request (and with it the
   // socket, which later middleware still reads, e.g. ctx.ip): the response says Connection: close.
   for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new BodyTooLarge();
+    if (size > limit) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks, size);

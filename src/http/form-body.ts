@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { bufferedBody, problemWithFormText } from './edge-input.ts';
+import { bufferedBody, problemWithFormText, readAll } from './edge-input.ts';
 
 /**
  * Reads a small urlencoded form body for our own pages. oidc-provider parses its own bodies,
@@ -42,22 +42,10 @@ export async function readForm(ctx: Context): Promise<URLSearchParams> {
 
 async function readFormBody(ctx: Context): Promise<URLSearchParams> {
   if (!ctx.is('application/x-www-form-urlencoded')) return new URLSearchParams();
-  const body = bufferedBody(ctx) ?? (await readStream(ctx));
+  const body = bufferedBody(ctx) ?? (await readAll(ctx, MAX_FORM_BYTES, () => new FormTooLargeError()));
   if (body.length > MAX_FORM_BYTES) throw new FormTooLargeError();
   const text = body.toString('utf8');
   const problem = problemWithFormText(text, 'body');
   if (problem) throw new BadFormError(problem);
   return new URLSearchParams(text);
-}
-
-async function readStream(ctx: Context): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  // Stopping early must not destroy the request: its socket is still read later (ctx.ip).
-  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_FORM_BYTES) throw new FormTooLargeError();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
 }

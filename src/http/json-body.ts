@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { bufferedBody, problemWithJsonText } from './edge-input.ts';
+import { bufferedBody, problemWithJsonText, readAll } from './edge-input.ts';
 import { FormTooLargeError } from './form-body.ts';
 
 /**
@@ -17,7 +17,7 @@ class BadJsonError extends Error {
 
 export async function readJson(ctx: Context, maxBytes = MAX_JSON_BYTES): Promise<Record<string, unknown> | undefined> {
   if (!ctx.is('application/json')) return undefined;
-  const body = bufferedBody(ctx) ?? (await readStream(ctx, maxBytes));
+  const body = bufferedBody(ctx) ?? (await readAll(ctx, maxBytes, () => new FormTooLargeError()));
   if (body.length > maxBytes) throw new FormTooLargeError();
   const text = body.toString('utf8');
   const problem = problemWithJsonText(text);
@@ -28,15 +28,4 @@ export async function readJson(ctx: Context, maxBytes = MAX_JSON_BYTES): Promise
   } catch {
     return undefined;
   }
-}
-
-async function readStream(ctx: Context, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req.iterator({ destroyOnReturn: false })) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new FormTooLargeError();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, size);
 }
