@@ -3,7 +3,7 @@ import { beginSecondFactorAttempt, recordSecondFactorFailure, recordSecondFactor
 import type { Services } from '../context.ts';
 import { keyOf, type RateLimits } from './rate-limits.ts';
 import type { SecurityEvents } from './security-events.ts';
-import { accountIpSubject, normalizeEmail, type ActiveSuspension, type SuspensionKind, type Suspensions } from './suspensions.ts';
+import { accountIpSubject, normalizeEmail, secondsLeft, type SuspensionKind, type Suspensions } from './suspensions.ts';
 
 /**
  * The one attempt limiter for everything that checks something a person knows or holds:
@@ -49,7 +49,6 @@ export interface AttemptOutcome {
 
 type Deps = Pick<Services, 'db'> & { limits: RateLimits; suspensions: Suspensions; events: SecurityEvents; logger: Logger };
 
-const secondsUntil = (s: ActiveSuspension) => Math.max(1, Math.ceil((Date.parse(s.until) - Date.now()) / 1000));
 
 export function createCredentialAttempts(deps: Deps) {
   const { limits, suspensions, events, logger } = deps;
@@ -68,7 +67,7 @@ export function createCredentialAttempts(deps: Deps) {
     const strict = await suspensions.active([{ kind: 'ip', subject: a.ip }, ...(email ? [{ kind: 'account-ip' as const, subject: accountIpSubject(email, a.ip) }] : [])]);
     if (strict) {
       events.emit({ type: 'signin.locked', details: { step: a.step, kind: strict.kind, until: strict.until, ...(email ? { email } : {}) }, ...eventFields(a) });
-      return { allowed: false, retryAfterSeconds: secondsUntil(strict), reason: 'suspended' };
+      return { allowed: false, retryAfterSeconds: secondsLeft(strict), reason: 'suspended' };
     }
     const wait = await limits.consume('signin-ip', a.ip);
     if (wait) {

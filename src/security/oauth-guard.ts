@@ -6,7 +6,7 @@ import { basicChallenge } from '../oidc/client-authentication-challenge.ts';
 import { PROVIDER_PATHS } from '../oidc/provider-routes.ts';
 import { keyOf, type RateLimits } from './rate-limits.ts';
 import { requestFields } from './security-events.ts';
-import { clientIpSubject, type ActiveSuspension, type SuspensionKind, type Suspensions } from './suspensions.ts';
+import { clientIpSubject, secondsLeft, type SuspensionKind, type Suspensions } from './suspensions.ts';
 
 /**
  * The guard in front of oidc-provider's client endpoints: suspensions and budgets before the
@@ -54,7 +54,6 @@ export function createOAuthGuard({ issuer, limits, suspensions, logger, onSuspen
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { error, error_description: description };
   };
-  const secondsUntil = (s: ActiveSuspension) => Math.max(1, Math.ceil((Date.parse(s.until) - Date.now()) / 1000));
 
   const middleware: Middleware = async (ctx, next) => {
     if (ctx.method !== 'POST') return next();
@@ -72,7 +71,7 @@ export function createOAuthGuard({ issuer, limits, suspensions, logger, onSuspen
     ]);
     if (suspended) {
       onSuspendedRefusal(suspended.kind);
-      const wait = secondsUntil(suspended);
+      const wait = secondsLeft(suspended);
       if (suspended.kind === 'client') return refuse(ctx, 401, 'invalid_client', `client is temporarily suspended until ${suspended.until} (${suspended.reason})`, wait);
       return refuse(ctx, 429, 'temporarily_unavailable', `requests from this address are suspended until ${suspended.until}`, wait);
     }

@@ -21,6 +21,9 @@ export interface ActiveSuspension {
   until: string;
 }
 
+/** Pure: whole seconds until a suspension ends (at least 1), for Retry-After. */
+export const secondsLeft = (s: ActiveSuspension, now = Date.now()) => Math.max(1, Math.ceil((Date.parse(s.until) - now) / 1000));
+
 /** Pure: how long the level-th automatic suspension lasts. */
 export function escalatedSeconds(level: number, baseSeconds: number, maxSeconds: number): number {
   return Math.min(maxSeconds, baseSeconds * 2 ** Math.min(Math.max(level - 1, 0), 30));
