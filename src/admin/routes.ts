@@ -2,7 +2,6 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { approveClient, clientStats, deleteClient, listClients, setSuspended, showClient } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
-import { NotFoundError } from '../errors.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { adminAuthentication } from './admin-auth.ts';
 
@@ -18,24 +17,13 @@ import { adminAuthentication } from './admin-auth.ts';
 export function adminClientRoutes(services: Services, holder: ProviderHolder): Router {
   const router = new Router({ prefix: '/admin/api/clients', sensitive: true });
 
-  const fail = (ctx: Context, status: number, error: string, description: string) => {
-    ctx.status = status;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error, error_description: description };
-  };
-
   const admin = adminAuthentication(services, holder);
 
   const run = async (ctx: Context, fn: (actor: string, id: string) => Promise<unknown>) => {
     const actor = await admin(ctx);
     if (!actor) return;
-    try {
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = await fn(actor, ctx.params.clientId ?? '');
-    } catch (error) {
-      if (error instanceof NotFoundError) return fail(ctx, 404, 'not_found', 'no such client');
-      throw error;
-    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await fn(actor, ctx.params.clientId ?? '');
   };
 
   router.get('/', (ctx) => run(ctx, () => listClients(services)));

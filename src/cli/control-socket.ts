@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { InputError, NotFoundError } from '../errors.ts';
+import { answerFor } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RunOperation } from './operations.ts';
 
@@ -24,10 +24,11 @@ export async function listenControlSocket(dataDir: string, run: RunOperation, lo
     try {
       body = { result: await run(name, JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')) };
     } catch (error) {
-      const known = error instanceof InputError || error instanceof NotFoundError;
-      status = known ? 400 : 500;
-      if (!known) logger.error({ err: error, operation: name }, 'control operation failed');
-      body = { error: known ? (error as Error).message : 'internal error (see the server log)' };
+      // The kind crosses the socket so the CLI answers as if it had run the operation itself.
+      const answer = answerFor(error);
+      status = answer.kind === 'internal' ? 500 : 400;
+      if (answer.kind === 'internal') logger.error({ err: error, operation: name }, 'control operation failed');
+      body = { error: answer.kind === 'internal' ? 'internal error (see the server log)' : answer.message, kind: answer.kind, field: answer.field };
     }
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   });
@@ -46,7 +47,7 @@ export async function listenControlSocket(dataDir: string, run: RunOperation, lo
 }
 
 /** Sends one operation to a running server. Undefined when no server is listening. */
-export async function callControlSocket(dataDir: string, name: string, input: unknown): Promise<{ result?: unknown; error?: string } | undefined> {
+export async function callControlSocket(dataDir: string, name: string, input: unknown): Promise<{ result?: unknown; error?: string; kind?: string; field?: string } | undefined> {
   const socketPath = controlSocketPath(dataDir);
   if (!existsSync(socketPath)) return undefined;
   return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseScopeSpec } from '../apis/api-registry.ts';
 import { ConfigError, type Config } from '../config/config.ts';
 import { loadConfigFromEnvironment } from '../config/load.ts';
-import { InputError, NotFoundError } from '../errors.ts';
+import { answerFor, ERROR_KINDS, errorOfKind, InputError } from '../errors.ts';
 import { callControlSocket } from './control-socket.ts';
 import type { OperationName } from './operations.ts';
 
@@ -311,7 +311,7 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
   if (!config.databaseUrl) {
     const answer = await callControlSocket(config.dataDir, name, input);
     if (answer) {
-      if (answer.error !== undefined) throw new InputError(answer.error);
+      if (answer.error !== undefined) throw errorOfKind(answer.kind, answer.error, answer.field);
       return answer.result;
     }
   }
@@ -396,17 +396,17 @@ export async function main(argv: string[]): Promise<number> {
     print(await runOperation(config, command.operation!, input), json);
     return 0;
   } catch (error) {
-    const expected =
-      error instanceof InputError || error instanceof NotFoundError || error instanceof ConfigError || (error as Error).name === 'EmbeddedDatabaseBusyError';
-    const message =
-      (error as Error).name === 'EmbeddedDatabaseBusyError'
-        ? `${(error as Error).message}, and no server answers on its control socket; stop that process or set DATABASE_URL`
-        : expected
-          ? (error as Error).message
-          : `unexpected error: ${(error as Error).message}`;
-    if (json) console.error(JSON.stringify({ error: message }));
+    // The CLI's translation of the closed error set (errors.ts): the message, and the kind's exit code.
+    const busy = (error as Error).name === 'EmbeddedDatabaseBusyError';
+    const answer = error instanceof ConfigError || busy ? { kind: 'invalid_input' as const, message: (error as Error).message } : answerFor(error);
+    const message = busy
+      ? `${answer.message}, and no server answers on its control socket; stop that process or set DATABASE_URL`
+      : answer.kind === 'internal'
+        ? `unexpected error: ${(error as Error).message}`
+        : answer.message;
+    if (json) console.error(JSON.stringify({ error: message, kind: answer.kind }));
     else console.error(`latchkey: ${message}`);
-    return expected ? 2 : 1;
+    return ERROR_KINDS[answer.kind].exitCode;
   }
 }
 

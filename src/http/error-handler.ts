@@ -1,4 +1,5 @@
 import type { Context, Middleware } from 'koa';
+import { answerFor, ERROR_KINDS } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { renderView } from './views.ts';
 
@@ -23,27 +24,23 @@ function prefersHtml(ctx: Context): boolean {
 }
 
 /**
- * Last line of defence: a readable page or a JSON error, never a stack trace. Unexpected errors
- * are logged with the request id; errors meant for the client (`expose`, e.g. ctx.throw(400))
- * are answered with their status.
+ * Last line of defence, and the HTTP translator of the closed error set (errors.ts): a readable
+ * page or a JSON error, never a stack trace. Unexpected errors are logged with the request id and
+ * answered without detail; LatchkeyErrors, zod errors and Koa's exposed 4xx keep their meaning.
  */
 export function errorHandler(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (error) {
-      const { status: thrown, expose } = error as { status?: number; expose?: boolean };
-      const tooLarge = thrown === 413;
-      const forClient = expose && thrown && thrown >= 400 && thrown < 500;
-      const status = tooLarge ? 413 : forClient ? thrown : 500;
+      const tooLarge = (error as { status?: number }).status === 413;
+      const answer = answerFor(error);
+      const { status, code } = tooLarge ? { status: 413, code: 'invalid_request' } : ERROR_KINDS[answer.kind];
       if (status >= 500) logger.error({ err: error, requestId: ctx.state.requestId, path: ctx.path }, 'unhandled error');
       // A reader that stopped at its limit left the rest of the body unread: tell the client not
       // to reuse the connection (else its next request would be read from the middle of this body).
       if (tooLarge && !ctx.req.readableEnded) ctx.set('Connection', 'close');
-      const message = tooLarge ? 'The request was too large.'
-        : status >= 500 ? 'Something went wrong on our side. Please try again.'
-        : forClient && (error as Error).message ? (error as Error).message : 'The request was invalid.';
-      sendError(ctx, status, status >= 500 ? 'server_error' : 'invalid_request', message);
+      sendError(ctx, status, code, tooLarge ? 'The request was too large.' : answer.message);
     }
   };
 }

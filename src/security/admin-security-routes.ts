@@ -36,21 +36,11 @@ export function adminSecurityRoutes(services: Services, holder: ProviderHolder):
   const ops = securityOperationHandlers(services, 'admin-api');
   const adminActor = adminAuthentication(services, holder);
 
-  const fail = (ctx: Context, status: number, error: string, description: string) => {
-    ctx.status = status;
-    ctx.body = { error, error_description: description };
-  };
-
+  // Errors (zod's included) reach the error handler, which answers them as JSON with the field named.
   router.use(async (ctx: Context, next: Next) => {
     ctx.set('Cache-Control', 'no-store');
     if (!(await adminActor(ctx))) return;
-    try {
-      await next();
-    } catch (error) {
-      if (error instanceof z.ZodError) return fail(ctx, 400, 'invalid_request', describeZodError(error));
-      if (error instanceof InputError) return fail(ctx, 400, 'invalid_request', error.message);
-      throw error;
-    }
+    await next();
   });
 
   const body = async (ctx: Context) => {
@@ -76,9 +66,4 @@ export function adminSecurityRoutes(services: Services, holder: ProviderHolder):
   });
 
   return router;
-}
-
-/** Pure: "field: problem; field: problem" from a zod error. */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ').slice(0, 500);
 }
