@@ -12,7 +12,7 @@ export function accountConsoleClient(issuer: string) {
     token_endpoint_auth_method: 'none' as const,
     grant_types: ['authorization_code'],
     response_types: ['code' as const],
-    // the developer portal (src/portal/routes.ts) signs in the same way
-    redirect_uris: [`${issuer}/account/callback`, `${issuer}/developer/callback`],
+    // the developer portal (src/portal/routes.ts) and the operator console (src/console/) sign in the same way
+    redirect_uris: [`${issuer}/account/callback`, `${issuer}/developer/callback`, `${issuer}/admin/callback`],
   };
 }

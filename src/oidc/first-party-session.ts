@@ -11,16 +11,20 @@ import type { ProviderHolder } from './provider-holder.ts';
  * one, happen in one place. A visitor without a session is sent through the authorization
  * endpoint as the first-party account-console client.
  */
-export async function signedInUser(services: Services, holder: ProviderHolder, ctx: Context): Promise<{ user: User; sessionUid: string } | undefined> {
+export async function signedInUser(services: Services, holder: ProviderHolder, ctx: Context): Promise<{ user: User; sessionUid: string; acr?: string } | undefined> {
   const provider = holder.current;
   const session = await provider.Session.get(provider.createContext(ctx.req, ctx.res) as never);
   if (!session?.accountId) return undefined;
   const user = await findUserById(services, session.accountId);
-  return user && !user.disabled ? { user, sessionUid: session.uid } : undefined;
+  // acr: how the session signed in (urn:latchkey:acr:mfa after a second factor), for pages that insist on one
+  return user && !user.disabled ? { user, sessionUid: session.uid, ...(typeof session.acr === 'string' ? { acr: session.acr } : {}) } : undefined;
 }
 
-/** Redirects to the authorization endpoint; `base` is the pages' path, whose `/callback` receives the answer. */
-export function startSignIn(services: Services, ctx: Context, base: string, stateCookie: string): void {
+/**
+ * Redirects to the authorization endpoint; `base` is the pages' path, whose `/callback` receives
+ * the answer. `acrValues` asks for an authentication level (the MFA acr: step-up, src/interactions/step-up.ts).
+ */
+export function startSignIn(services: Services, ctx: Context, base: string, stateCookie: string, options: { acrValues?: string } = {}): void {
   const state = randomBytes(16).toString('base64url');
   // The code is not redeemed: the round trip exists for the provider session it establishes.
   // PKCE is still sent because Latchkey requires it of every client.
@@ -35,6 +39,7 @@ export function startSignIn(services: Services, ctx: Context, base: string, stat
     code_challenge: challenge,
     code_challenge_method: 'S256',
     state,
+    ...(options.acrValues ? { acr_values: options.acrValues } : {}),
   }).toString();
   ctx.redirect(url.href);
 }
