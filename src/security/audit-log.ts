@@ -159,6 +159,8 @@ export interface AuditQuery {
   type?: string;
   user?: string;
   client?: string;
+  /** the client address the event came from, exactly */
+  ip?: string;
   since?: Date;
   until?: Date;
   limit?: number;
@@ -195,6 +197,7 @@ export async function queryAudit(prisma: Prisma, query: AuditQuery): Promise<{ e
       ...(query.type ? (query.type.endsWith('.*') ? { type: { startsWith: query.type.slice(0, -1) } } : { type: query.type }) : {}),
       ...(query.user ? { OR: [{ userId: query.user }, { actor: query.user }] } : {}),
       ...(query.client ? { clientId: query.client } : {}),
+      ...(query.ip ? { ip: query.ip } : {}),
       ...(query.since || query.until ? { at: { ...(query.since ? { gte: query.since } : {}), ...(query.until ? { lt: query.until } : {}) } } : {}),
       ...(before !== undefined ? { id: { lt: before } } : {}),
     },
