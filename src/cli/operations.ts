@@ -8,8 +8,7 @@ import type { ValidateClientMetadata } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { disableUser } from '../revocation/disable-user.ts';
-import { rotateSigningKeys } from '../keys/signing-keys.ts';
-import { CLOCK_TOLERANCE } from '../oidc/provider.ts';
+import { rotateServerSigningKeys } from '../keys/key-rotation.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
 
 /**
@@ -61,13 +60,7 @@ export function createOperations(services: Services, validateClientMetadata: Val
         machine_scopes: machineScopesOf(a),
       })),
     ...clientOperationHandlers(services, validateClientMetadata, getProvider),
-    'keys.rotate': (input) =>
-      rotateSigningKeys(
-        services.db,
-        services.encryptor,
-        Math.max(services.config.ttl.accessToken, services.config.ttl.idToken, 86400) + CLOCK_TOLERANCE,
-        input.now ? 0 : services.config.keyPublishDelaySeconds,
-      ),
+    'keys.rotate': (input) => rotateServerSigningKeys(services, input.now),
     ...securityOperationHandlers(services),
   };
 
