@@ -23,6 +23,8 @@ interface Command {
   input?: (values: Record<string, unknown>) => Promise<unknown> | unknown;
   /** the one positional argument this command takes (e.g. a client id), as values[positional] */
   positional?: string;
+  /** a command that runs here rather than as an operation (perform), printing its own result */
+  run?: (values: Record<string, unknown>, config: Config, json: boolean) => Promise<void>;
 }
 
 const readStdin = () => readFileSync(0, 'utf8').replace(/\r?\n$/, '');
@@ -251,6 +253,37 @@ const commands: Record<string, Command> = {
       return { kind: v.kind, subject: v.subject, duration: v.duration, reason: v.reason };
     },
   },
+  'perform client-credentials': {
+    usage:
+      'latchkey perform client-credentials --client-id <id> [--scope <scopes>] [--resource <API audience>]…\n  Gets a machine token from ISSUER (client secret from --client-secret-stdin or LATCHKEY_CLIENT_SECRET) and prints the token response and its verified claims.',
+    options: { 'client-id': { type: 'string' }, 'client-secret-stdin': { type: 'boolean' }, scope: { type: 'string' }, resource: { type: 'string', multiple: true } },
+    run: async (v, config, json) => {
+      const { performClientCredentials } = await import('./perform.ts');
+      await printPerformed(await performClientCredentials(performCommon(v, config)), json);
+    },
+  },
+  'perform authorization-code': {
+    usage:
+      'latchkey perform authorization-code --client-id <id> [--port <8080>] [--scope <scopes>] [--resource <API audience>]… [--prompt consent]\n  Listens on http://127.0.0.1:<port>/callback, prints the URL to open, does PKCE, state and the code exchange, and prints the token response and its verified claims. A confidential app\'s secret comes from --client-secret-stdin or LATCHKEY_CLIENT_SECRET.',
+    options: {
+      'client-id': { type: 'string' },
+      'client-secret-stdin': { type: 'boolean' },
+      scope: { type: 'string' },
+      resource: { type: 'string', multiple: true },
+      port: { type: 'string' },
+      prompt: { type: 'string' },
+      timeout: { type: 'string' },
+    },
+    run: async (v, config, json) => {
+      const port = Number(v.port ?? 8080);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError('--port must be a port number');
+      const timeoutSeconds = Number(v.timeout ?? 600);
+      if (!(timeoutSeconds > 0)) throw new InputError('--timeout must be a positive number of seconds');
+      const { performAuthorizationCode } = await import('./perform.ts');
+      const tell = (line: string) => process.stderr.write(`${line}\n`);
+      await printPerformed(await performAuthorizationCode({ ...performCommon(v, config), port, prompt: v.prompt as string | undefined, timeoutSeconds, tell }), json);
+    },
+  },
   'keys rotate': {
     usage:
       'latchkey keys rotate [--now]\n  Adds new signing keys, published at once and signing after KEY_PUBLISH_DELAY_SECONDS (--now: at once, for a compromised key); previous ones stay published until tokens they signed have expired.',
@@ -259,6 +292,19 @@ const commands: Record<string, Command> = {
     input: (v) => ({ now: Boolean(v.now) }),
   },
 };
+
+/** perform's common flags; the secret never comes from a flag value (it would show in `ps` and shell history). */
+function performCommon(v: Record<string, unknown>, config: Config) {
+  if (!v['client-id']) throw new InputError('--client-id is required');
+  const clientSecret = v['client-secret-stdin'] ? readStdin() : process.env.LATCHKEY_CLIENT_SECRET || undefined;
+  if (v['client-secret-stdin'] && !clientSecret) throw new InputError('--client-secret-stdin: nothing on standard input');
+  return { issuer: config.issuer, clientId: String(v['client-id']), clientSecret, scope: v.scope as string | undefined, resources: (v.resource as string[] | undefined) ?? [] };
+}
+
+async function printPerformed(result: import('./perform.ts').PerformResult, json: boolean) {
+  const { formatPerformResult } = await import('./perform.ts');
+  console.log(json ? JSON.stringify(result, null, 2) : formatPerformResult(result));
+}
 
 function overview(): string {
   return ['Usage: latchkey <command> [options]   (each command takes --help and --json)', '', ...Object.values(commands).map((c) => `  ${c.usage.split('\n')[0]}`)].join('\n');
@@ -390,6 +436,10 @@ export async function main(argv: string[]): Promise<number> {
       } finally {
         await db.close();
       }
+      return 0;
+    }
+    if (command.run) {
+      await command.run(values, config, json);
       return 0;
     }
     const input = await command.input!(values);
