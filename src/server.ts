@@ -3,6 +3,7 @@ import http from 'node:http';
 import type Router from '@koa/router';
 import Koa from 'koa';
 import { accountRoutes } from './account/routes.ts';
+import { recordAccountActivity } from './accounts/session-activity.ts';
 import { adminClientRoutes } from './admin/routes.ts';
 import { listenControlSocket } from './cli/control-socket.ts';
 import { createOperations } from './cli/operations.ts';
@@ -63,6 +64,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const observe = (p: typeof provider) => {
     p.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
     emitProviderEvents(p, events);
+    recordAccountActivity(p, services);
     oauthGuard.observe(p);
   };
   observe(provider);
