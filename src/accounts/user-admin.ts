@@ -1,0 +1,98 @@
+import type { Services } from '../context.ts';
+import { ConflictError } from '../errors.ts';
+import { disableUser as disableUserByEmail } from '../revocation/disable-user.ts';
+import { clearSecondFactorLocks } from './second-factor-lockout.ts';
+import { resolveUser } from './user-queries.ts';
+
+/**
+ * What an operator does to a user, one call per action, for the admin API, the CLI and the
+ * console alike. `ref` is a user id or an e-mail; `actor` names the operator in the audit
+ * trail ('cli', 'admin-api-token' or an admin's user id).
+ */
+type Deps = Pick<Services, 'db' | 'events'>;
+
+/**
+ * An operator must not lock everyone out: the last enabled admin can be neither disabled nor
+ * deleted (another admin, or `latchkey user create --role admin`, comes first).
+ */
+async function refuseLastAdmin(services: Deps, user: { id: string; roles: string[] }, action: string) {
+  if (!user.roles.includes('admin')) return;
+  const others = await services.db.prisma.user.count({ where: { roles: { has: 'admin' }, disabledAt: null, id: { not: user.id } } });
+  if (others === 0) throw new ConflictError(`cannot ${action} the last enabled admin`);
+}
+
+/** No sign-in, sessions ended, refresh and JWT access tokens refused (src/revocation/disable-user.ts). */
+export async function disableUser(services: Deps, ref: string, actor: string) {
+  const user = await resolveUser(services, ref);
+  if (!user.disabledAt) await refuseLastAdmin(services, user, 'disable');
+  const result = await disableUserByEmail(services, { email: user.email });
+  services.events.emit({ type: 'user.disabled', actor, userId: user.id, details: { sessionsEnded: result.sessions_ended } });
+  return { id: user.id, email: user.email, status: 'disabled' as const, sessions_ended: result.sessions_ended };
+}
+
+/** Sign-in works again; grants were kept, so connected apps work again too (their status bits clear). */
+export async function enableUser(services: Deps, ref: string, actor: string) {
+  const user = await resolveUser(services, ref);
+  await services.db.prisma.user.update({ where: { id: user.id }, data: { disabledAt: null } });
+  services.events.emit({ type: 'user.enabled', actor, userId: user.id });
+  return { id: user.id, email: user.email, status: 'active' as const };
+}
+
+/**
+ * Removes every second factor (authenticator app, passkeys, recovery codes) and the wrong-code
+ * lock, for a user who lost their device. Their sessions end too: a session that passed a second
+ * factor must not outlive it. If MFA is required for them they enrol again at the next sign-in.
+ */
+export async function resetFactors(services: Deps, ref: string, actor: string) {
+  const user = await resolveUser(services, ref);
+  const { prisma } = services.db;
+  const [totp, passkeys, codes] = await prisma.$transaction([
+    prisma.totpFactor.deleteMany({ where: { userId: user.id } }),
+    prisma.webauthnCredential.deleteMany({ where: { userId: user.id } }),
+    prisma.recoveryCode.deleteMany({ where: { userId: user.id } }),
+  ]);
+  await clearSecondFactorLocks(services, user.id);
+  const sessionsEnded = await endSessions(services, user.id);
+  const removed = { totp: totp.count > 0, passkeys: passkeys.count, recovery_codes: codes.count };
+  services.events.emit({ type: 'factor.reset', actor, userId: user.id, details: { ...removed, sessionsEnded } });
+  return { id: user.id, email: user.email, removed, sessions_ended: sessionsEnded };
+}
+
+async function endSessions(services: Pick<Services, 'db'>, userId: string): Promise<number> {
+  const { rowCount } = await services.db.sql.query("DELETE FROM oidc_payload WHERE model = 'Session' AND account_id = $1", [userId]);
+  return rowCount ?? 0;
+}
+
+/**
+ * Ends every browser session of the user (they sign in again everywhere). Apps they connected
+ * keep their grants and refresh tokens: revoking those is the user's "connected apps" choice,
+ * or disable/delete.
+ */
+export async function signOutEverywhere(services: Deps, ref: string, actor: string) {
+  const user = await resolveUser(services, ref);
+  const sessionsEnded = await endSessions(services, user.id);
+  services.events.emit({ type: 'user.signed_out_everywhere', actor, userId: user.id, details: { sessionsEnded } });
+  return { id: user.id, email: user.email, sessions_ended: sessionsEnded };
+}
+
+/**
+ * Deletes the user and everything issued to them: sessions, grants, codes, refresh and opaque
+ * access tokens (JWT access tokens are refused through the status list, whose "user gone" bit
+ * is set when the list is next built), second factors. Apps they own stay, without an owner.
+ * Audit events keep the user's id (the trail must outlive the account).
+ */
+export async function deleteUser(services: Deps, ref: string, actor: string) {
+  const user = await resolveUser(services, ref);
+  await refuseLastAdmin(services, user, 'delete');
+  const { prisma, sql } = services.db;
+  const { rowCount } = await sql.query('DELETE FROM oidc_payload WHERE account_id = $1', [user.id]);
+  await prisma.$transaction([
+    prisma.totpFactor.deleteMany({ where: { userId: user.id } }),
+    prisma.webauthnCredential.deleteMany({ where: { userId: user.id } }),
+    prisma.recoveryCode.deleteMany({ where: { userId: user.id } }),
+    prisma.secondFactorThrottle.deleteMany({ where: { userId: user.id } }),
+    prisma.user.delete({ where: { id: user.id } }),
+  ]);
+  services.events.emit({ type: 'user.deleted', actor, userId: user.id, details: { revoked: rowCount ?? 0 } });
+  return { id: user.id, email: user.email, deleted: true as const, revoked: rowCount ?? 0 };
+}
