@@ -6,6 +6,7 @@ import type { Encryptor } from './crypto/encryption.ts';
 import { openEncryptionKey, recordKeyCheck } from './crypto/key-check.ts';
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
 import { openDatabase, type Database } from './storage/database.ts';
 import { restrictToOwner } from './storage/data-dir.ts';
 import { migrate } from './storage/migrator.ts';
@@ -22,6 +23,8 @@ export interface Services {
   logger: Logger;
   /** Security events for the audit log and metrics (src/security/security-events.ts). */
   events: SecurityEvents;
+  /** E-mail: SMTP, or DATA_DIR/outbox/ without SMTP_URL (src/mail/mailer.ts). */
+  mailer: Mailer;
 }
 
 export async function createServices(config: Config, options: { logger?: Logger } = {}): Promise<Services> {
@@ -42,6 +45,7 @@ export async function createServices(config: Config, options: { logger?: Logger 
     throw error;
   }
   const cacheTtlMs = config.cacheTtlSeconds * 1000;
+  const events = new SecurityEvents();
   return {
     config,
     db,
@@ -50,6 +54,7 @@ export async function createServices(config: Config, options: { logger?: Logger 
     apis: new ApiStore(db, cacheTtlMs),
     clients: new ClientStore(db, encryptor, cacheTtlMs),
     logger,
-    events: new SecurityEvents(),
+    events,
+    mailer: createMailer({ config, logger, events }),
   };
 }

@@ -17,16 +17,6 @@ export interface PasswordHasher {
   needsRehash(storedHash: string): boolean;
 }
 
-export const PASSWORD_MIN_LENGTH = 15;
-export const PASSWORD_MAX_LENGTH = 256;
-
-/** NIST 800-63B: length is what matters; no composition rules. Returns a reason, or undefined when acceptable. */
-export function passwordProblem(password: string): string | undefined {
-  if (password.length < PASSWORD_MIN_LENGTH) return `password must be at least ${PASSWORD_MIN_LENGTH} characters`;
-  if (password.length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`;
-  return undefined;
-}
-
 function semaphore(limit: number) {
   let active = 0;
   const waiting: Array<() => void> = [];

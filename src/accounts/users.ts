@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
-import { passwordProblem } from './passwords.ts';
+import { passwordProblem } from './password-policy.ts';
 import { storableText } from '../storage/sql.ts';
 
 export const ROLES = ['admin', 'developer'] as const;
@@ -27,7 +27,7 @@ export async function createUser(
 ): Promise<{ id: string; email: string }> {
   const email = normalizeEmail(input.email);
   if (!emailSchema.safeParse(email).success) throw new InputError('email is not a valid e-mail address');
-  const problem = passwordProblem(input.password);
+  const problem = passwordProblem(input.password, { email });
   if (problem) throw new InputError(problem);
   const roles = [...new Set(input.roles ?? [])];
   for (const role of roles) if (!ROLES.includes(role as Role)) throw new InputError(`unknown role "${role}" (use ${ROLES.join(' or ')})`);

@@ -83,6 +83,17 @@ const environmentSchema = z.object({
   LOCKOUT_IP_FAILURES: budget('100/300'),
   LOCKOUT_BASE_SECONDS: seconds(60),
   LOCKOUT_MAX_SECONDS: seconds(3600),
+  // E-mail (src/mail/; docs/configuration.md). Unset SMTP_URL: messages go to DATA_DIR/outbox/.
+  SMTP_URL: z
+    .url({ protocol: /^smtps?$/, error: 'SMTP_URL must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587' })
+    .optional(),
+  MAIL_FROM: z.string().min(3).max(254).optional(),
+  // Self-service (docs/end-users.md): who may create an account, and whether "Forgot password?" is offered.
+  SIGNUP: z.enum(['closed', 'invite', 'open']).default('closed'),
+  PASSWORD_RESET: z.enum(['on', 'off']).default('on'),
+  // E-mails asked for from one address (sign-up, password reset) and to one e-mail address.
+  RATE_LIMIT_MAIL_IP: budget('20/3600'),
+  RATE_LIMIT_MAIL_ADDRESS: budget('5/3600'),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -121,11 +132,21 @@ export interface Config {
   clientApproval: 'automatic' | 'manual';
   /** Who must have a second factor: everyone, or users holding one of these roles (empty = nobody). */
   mfaRequired: { everyone: boolean; roles: string[] };
+  mail: {
+    /** smtp:// (STARTTLS when the server offers it) or smtps:// (TLS from the start); undefined: the outbox in DATA_DIR */
+    smtpUrl?: string;
+    /** the From: of every message */
+    from: string;
+  };
+  /** 'open': anyone may create an account at /signup; 'invite': only through `latchkey user invite`; 'closed': only `latchkey user create`. */
+  signup: 'closed' | 'invite' | 'open';
+  /** "Forgot password?" on the sign-in page and the reset pages behind it. */
+  passwordReset: boolean;
   security: {
     metricsToken?: string;
     adminApiToken?: string;
     auditRetentionDays: number;
-    rateLimits: { signinIp: Budget; signinAccount: Budget; tokenIp: Budget; tokenClient: Budget; registrationIp: Budget };
+    rateLimits: { signinIp: Budget; signinAccount: Budget; tokenIp: Budget; tokenClient: Budget; registrationIp: Budget; mailIp: Budget; mailAddress: Budget };
     lockout: { accountIpFailures: Budget; accountFailures: Budget; clientFailures: Budget; ipFailures: Budget; baseSeconds: number; maxSeconds: number };
   };
 }
@@ -195,6 +216,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     cacheTtlSeconds: e.CACHE_TTL_SECONDS,
     mfaRequired: { everyone: e.MFA_REQUIRED.includes('all'), roles: e.MFA_REQUIRED.filter((r) => r !== 'all' && r !== 'none') },
     clientApproval: e.CLIENT_APPROVAL,
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? `Latchkey <no-reply@${url.hostname}>` },
+    signup: e.SIGNUP,
+    passwordReset: e.PASSWORD_RESET === 'on',
     security: {
       metricsToken: e.METRICS_TOKEN,
       adminApiToken: e.ADMIN_API_TOKEN,
@@ -205,6 +229,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         tokenIp: e.RATE_LIMIT_TOKEN_IP,
         tokenClient: e.RATE_LIMIT_TOKEN_CLIENT,
         registrationIp: e.RATE_LIMIT_REGISTRATION_IP,
+        mailIp: e.RATE_LIMIT_MAIL_IP,
+        mailAddress: e.RATE_LIMIT_MAIL_ADDRESS,
       },
       lockout: {
         accountIpFailures: e.LOCKOUT_ACCOUNT_IP_FAILURES,
@@ -233,6 +259,10 @@ export function assertSafeForProduction(config: Config): void {
   }
   if (!config.encryptionKey) {
     throw new ConfigError('refusing to start in production: ENCRYPTION_KEY is not set (32 bytes, base64 or hex)');
+  }
+  if (!config.mail.smtpUrl && (config.signup !== 'closed' || config.passwordReset)) {
+    const needs = [config.signup !== 'closed' ? `SIGNUP=${config.signup}` : '', config.passwordReset ? 'PASSWORD_RESET=on' : ''].filter(Boolean).join(' and ');
+    throw new ConfigError(`refusing to start in production: SMTP_URL is not set, and ${needs} sends e-mail (set SMTP_URL, or SIGNUP=closed and PASSWORD_RESET=off)`);
   }
   if (config.keyPublishDelaySeconds < MIN_PRODUCTION_KEY_PUBLISH_DELAY) {
     throw new ConfigError(

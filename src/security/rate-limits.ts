@@ -13,6 +13,8 @@ export type LimitName =
   | 'token-ip'
   | 'token-client'
   | 'registration-ip'
+  | 'mail-ip'
+  | 'mail-address'
   | 'fail-account-ip'
   | 'fail-account'
   | 'fail-client'
@@ -46,6 +48,8 @@ export class RateLimits {
       'token-ip': r.tokenIp,
       'token-client': r.tokenClient,
       'registration-ip': r.registrationIp,
+      'mail-ip': r.mailIp,
+      'mail-address': r.mailAddress,
       'fail-account-ip': l.accountIpFailures,
       'fail-account': l.accountFailures,
       'fail-client': l.clientFailures,

@@ -2,9 +2,10 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync } from 'node:f
 import path from 'node:path';
 
 /**
- * DATA_DIR holds the embedded database, the development encryption key and the control
- * socket: readable by its owner only. A directory that existed before with wider modes (made by
- * hand, restored from a backup, unpacked from an archive) is narrowed at every start, not only
+ * DATA_DIR holds the embedded database, the development encryption key, the control socket and
+ * the mail outbox (e-mails written there without SMTP_URL, links included): readable by its
+ * owner only. A directory that existed before with wider modes (made by hand, restored from a
+ * backup, unpacked from an archive) is narrowed at every start, not only
  * when Latchkey creates it: DATA_DIR and the directories of its own entries 0700, their files
  * 0600 (the socket included), never following a symbolic link.
  */
@@ -19,7 +20,7 @@ export function restrictToOwner(dataDir: string): void {
   }
 }
 
-const LATCHKEY_FILES = ['pglite', 'encryption.key', 'pglite.pid', 'latchkey.sock'];
+const LATCHKEY_FILES = ['pglite', 'encryption.key', 'pglite.pid', 'latchkey.sock', 'outbox'];
 
 function narrow(target: string): void {
   const stat = lstatSync(target);

@@ -22,6 +22,7 @@ const production = {
   ISSUER: 'https://id.example.com',
   COOKIE_KEYS: cookieKeys,
   ENCRYPTION_KEY: encryptionKey,
+  SMTP_URL: 'smtp://latchkey:secret@mail.example.com:587',
 };
 
 /** Runs `fn`, expects a ConfigError, and returns its message. */
@@ -93,6 +94,10 @@ describe('production refuses unsafe settings, with a one-line reason', () => {
     ['the default (http://localhost) issuer', { NODE_ENV: 'production', COOKIE_KEYS: cookieKeys, ENCRYPTION_KEY: encryptionKey }, /ISSUER must be https/],
     ['missing COOKIE_KEYS', { ...production, COOKIE_KEYS: '' }, /COOKIE_KEYS/],
     ['missing ENCRYPTION_KEY', { ...production, ENCRYPTION_KEY: '' }, /ENCRYPTION_KEY/],
+    // Password reset is on by default and sends e-mail: the outbox in DATA_DIR is for laptops only.
+    ['no SMTP_URL with password reset on', { ...production, SMTP_URL: '' }, /SMTP_URL is not set, and PASSWORD_RESET=on sends e-mail/],
+    ['no SMTP_URL with open sign-up', { ...production, SMTP_URL: '', SIGNUP: 'open', PASSWORD_RESET: 'off' }, /SMTP_URL is not set, and SIGNUP=open sends e-mail/],
+    ['no SMTP_URL with sign-up by invitation', { ...production, SMTP_URL: '', SIGNUP: 'invite', PASSWORD_RESET: 'off' }, /SIGNUP=invite/],
   ];
   for (const [what, env, reason] of refusals) {
     test(what, () => {
@@ -116,6 +121,21 @@ describe('production refuses unsafe settings, with a one-line reason', () => {
     assert.equal(config.trustProxyHops, 1);
     assert.equal(loadConfig({ ...production, DATABASE_URL: 'postgres://latchkey@db:5432/latchkey', TRUST_PROXY: '2' }).trustProxyHops, 2);
     assert.doesNotThrow(() => assertSafeForProduction(config));
+  });
+
+  test('without SMTP_URL, production starts only with sign-up closed and password reset off', () => {
+    const { SMTP_URL: _, ...withoutSmtp } = production;
+    const config = loadConfig({ ...withoutSmtp, SIGNUP: 'closed', PASSWORD_RESET: 'off' });
+    assert.equal(config.mail.smtpUrl, undefined);
+    assert.equal(config.passwordReset, false);
+  });
+
+  test('SMTP_URL must be smtp:// or smtps://, MAIL_FROM defaults to no-reply at the issuer host', () => {
+    assert.match(configError(() => loadConfig({ SMTP_URL: 'http://mail.example.com' })), /SMTP_URL must be an smtp:\/\/ or smtps:\/\/ URL/);
+    const config = loadConfig({ ...production });
+    assert.equal(config.mail.from, 'Latchkey <no-reply@id.example.com>');
+    assert.equal(config.signup, 'closed');
+    assert.equal(config.passwordReset, true);
   });
 
   test('a hex ENCRYPTION_KEY works as well as base64', () => {
