@@ -8,6 +8,7 @@ import { adminClientRoutes } from './admin/routes.ts';
 import { listenControlSocket } from './cli/control-socket.ts';
 import { createOperations } from './cli/operations.ts';
 import type { Config } from './config/config.ts';
+import { consoleRoutes } from './console/routes.ts';
 import { createServices, type Services } from './context.ts';
 import { assetRoutes } from './http/asset-routes.ts';
 import { refuseNonCanonicalPaths } from './http/canonical-path.ts';
@@ -181,6 +182,8 @@ export function mountedRouters(deps: { services: Services; holder: ProviderHolde
     [underPrefix(PORTAL_BASE), portalRoutes(services, holder, csrfSecret)],
     [underPrefix('/admin/api/clients'), adminClientRoutes(services, holder)],
     [underPrefix('/admin/api/security'), adminSecurityRoutes(services, holder)],
+    // The operator console: every /admin path but the admin API's.
+    [(path) => underPrefix('/admin')(path) && !underPrefix('/admin/api')(path), consoleRoutes(services, holder, csrfSecret)],
   ];
   for (const router of [healthRoutes(services, metrics), assetRoutes()]) {
     const paths = new Set(routesOfRouter(router).map((r) => r.path));

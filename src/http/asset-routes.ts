@@ -14,6 +14,7 @@ const simpleWebAuthnBundle = path.join(path.dirname(require.resolve('@simpleweba
 
 const files: Array<{ path: string; type: string; body: Buffer }> = [
   { path: '/assets/latchkey.css', type: 'text/css', body: readFileSync(path.join(viewsDir, 'assets/latchkey.css')) },
+  { path: '/assets/console.css', type: 'text/css', body: readFileSync(path.join(viewsDir, 'assets/console.css')) },
   { path: '/assets/simplewebauthn-browser.js', type: 'application/javascript', body: readFileSync(simpleWebAuthnBundle) },
   { path: '/assets/webauthn.js', type: 'application/javascript', body: readFileSync(path.join(viewsDir, 'assets/webauthn.js')) },
 ];
