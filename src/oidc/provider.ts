@@ -2,17 +2,20 @@ import type { JWK } from 'jose';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Services } from '../context.ts';
 import { clientBasedCORS, extraClientMetadata, installClientHooks, registrationClientStore, registrationFeatures } from '../clients/provider-hooks.ts';
+import { explainError } from '../http/error-explanations.ts';
 import { renderView } from '../http/views.ts';
 import { ACR_VALUES } from '../accounts/second-factor-policy.ts';
 import { authenticationClaims, interactionPolicyWithStepUp, withRequireMfaMetadata } from '../interactions/step-up.ts';
 import { withStatusClaim } from '../revocation/status-claim.ts';
 import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adapter.ts';
-import { findAccountFor } from './account-claims.ts';
+import { CLAIMS_BY_SCOPE, findAccountFor } from './account-claims.ts';
 import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
 import { challengeFailedClientAuthentication } from './client-authentication-challenge.ts';
 import { jwksCacheControl } from './jwks-cache-control.ts';
 import { introspectionAllowedPolicy } from './introspection-policy.ts';
 import { jwtIntrospectionAnswer } from './jwt-introspection-answer.ts';
+import { apiIntrospectionSeesAccount, withPairwiseMarker } from './pairwise-access-token.ts';
+import { pairwiseSubjects, sectorOf } from './pairwise-subject.ts';
 import { introspectJwtAccessTokens } from './jwt-introspection-route.ts';
 import { defaultResourceFor, resourceServerInfo } from './resources.ts';
 import { answerUnauthorizedClientForGrantType } from './unauthorized-client-grant-type.ts';
@@ -24,8 +27,9 @@ export const CLOCK_TOLERANCE = 5;
  * The whole oidc-provider configuration in one place. OAuth 2.1 profile: code flow only,
  * PKCE S256 for every client, refresh tokens rotated on every use, no implicit or hybrid.
  */
-export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKeys: string[]; dpopNonceSecret?: Buffer }): Provider {
+export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKeys: string[]; dpopNonceSecret?: Buffer; pairwiseSecret: Buffer }): Provider {
   const { config, apis, clients } = services;
+  const pairwiseSubject = pairwiseSubjects(keys.pairwiseSecret);
 
   const configuration: Configuration = {
     adapter: createOidcAdapterFactory(services.db.sql, clients, registrationClientStore(services)),
@@ -40,12 +44,16 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
       names: { session: config.production ? '__Host-latchkey_session' : '_session', interaction: '_interaction', resume: '_interaction_resume' },
     },
     findAccount: findAccountFor(services),
+    // Apps get a pairwise `sub` (OIDC Core §8.1) unless an operator marked them first-party
+    // (client_store sets subject_type); src/oidc/pairwise-subject.ts, docs/protect-your-api.md.
+    subjectTypes: ['public', 'pairwise'],
+    pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(accountId, sectorOf(client)),
     scopes: ['openid', 'profile', 'email', 'offline_access'],
-    // acr, amr and auth_time in every ID token: APIs and apps can insist on a second factor (docs/two-factor.md).
-    claims: { openid: ['sub', 'acr', 'amr', 'auth_time'], email: ['email', 'email_verified'], acr: null, amr: null, auth_time: null, sid: null },
+    claims: { ...(CLAIMS_BY_SCOPE as Record<string, string[]>), acr: null, amr: null, auth_time: null, sid: null },
     acrValues: ACR_VALUES,
     // acr/amr of the sign-in, plus the Token Status List reference of JWT access tokens (src/revocation/).
-    extraTokenClaims: withStatusClaim(services, authenticationClaims) as never,
+    // A third-party app's JWT says its `sub` is pairwise, so APIs resolve the user (src/oidc/pairwise-access-token.ts).
+    extraTokenClaims: withPairwiseMarker(withStatusClaim(services, authenticationClaims)) as never,
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
@@ -84,7 +92,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
         },
         postLogoutSuccessSource: async (ctx) => {
           ctx.type = 'html';
-          ctx.body = renderView('logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName });
+          ctx.body = renderView('logged-out', { title: 'Signed out', clientName: ctx.oidc.client?.clientName, clientUri: ctx.oidc.client?.clientUri });
         },
       },
       resourceIndicators: {
@@ -126,10 +134,14 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
     },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
+      // People read this page: an explanation and a next step first, the developer's detail below.
+      const detail = out.error_description ?? '';
+      const explained = explainError(out.error, detail);
       ctx.body = renderView('error', {
         title: 'Error',
-        heading: 'This request could not be completed',
-        message: out.error_description ?? 'The request was invalid.',
+        heading: explained?.heading ?? 'This request could not be completed',
+        message: explained?.message ?? (detail || 'The request was invalid.'),
+        detail: explained ? detail : undefined,
         code: out.error,
       });
     },
@@ -142,6 +154,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
   provider.use(jwksCacheControl(config.keyPublishDelaySeconds));
   provider.use(challengeFailedClientAuthentication());
   provider.use(answerUnauthorizedClientForGrantType());
+  provider.use(apiIntrospectionSeesAccount(clients) as never);
   provider.use(
     introspectJwtAccessTokens(jwtIntrospectionAnswer({ issuer: config.issuer, jwks: keys.jwks, clockTolerance: CLOCK_TOLERANCE, clients, sql: services.db.sql })),
   );

@@ -102,7 +102,7 @@ async function enrolTotp(page: Page, user: { email: string; password: string }, 
   const started = await startAuth(page);
   await submitPassword(page, user);
   await page.waitForSelector('img.qr');
-  const secret = (await page.locator('#totp-secret').innerText()).trim();
+  const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
   await awayFromStepEdge();
   await submitCode(page, await totp(secret, offsetSteps));
   const codes = await page.locator('.recovery-code').allInnerTexts();
@@ -225,7 +225,7 @@ describe('step-up', () => {
       started = await startAuth(page, { acr_values: ACR_MFA });
       assert.equal(await page.locator('#password').count(), 0, 'no password asked again');
       await page.waitForSelector('img.qr'); // no factor yet: enrolment
-      const secret = (await page.locator('#totp-secret').innerText()).trim();
+      const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
       await awayFromStepEdge();
       await submitCode(page, await totp(secret));
       const stepped = await finishAndRedeem(page, started);
@@ -303,7 +303,7 @@ describe('account page', () => {
       await page.fill('#password', user.password);
       await Promise.all([page.waitForNavigation(), page.click('form[action="/account/reauth"] button')]);
       await Promise.all([page.waitForNavigation(), page.click('#factor-totp button')]);
-      const secret = (await page.locator('#totp-secret').innerText()).trim();
+      const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
       await awayFromStepEdge();
       await page.fill('#code', await totp(secret));
       await Promise.all([page.waitForNavigation(), page.click('form[action="/account/totp/confirm"] button')]);

@@ -70,7 +70,8 @@ class Browser {
 }
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? assert.fail('no CSRF token on the page');
-const secretOf = (html: string) => /id="totp-secret">([A-Z2-7]+)</.exec(html)?.[1] ?? assert.fail(`no TOTP secret on the page: ${html.slice(0, 400)}`);
+// the page shows the key in groups of four: the secret is the key without its spaces
+const secretOf = (html: string) => /id="totp-secret"[^>]*>([A-Z2-7 ]+)</.exec(html)?.[1]?.replace(/ /g, '') ?? assert.fail(`no TOTP secret on the page: ${html.slice(0, 400)}`);
 
 /** Starts a sign-in at the app and types the password: the page that follows (here: enrolment). */
 async function signInWithPassword(email: string) {

@@ -98,7 +98,7 @@ export async function followInBrowser(
       const action = steps.consent;
       if (!action) throw new Error('consent page appeared but the test expected none');
       if (action === 'deny') {
-        await Promise.all([page.waitForNavigation(), page.click('form[action$="/abort"] button')]);
+        await Promise.all([page.waitForNavigation(), page.click('button[formaction$="/abort"]')]);
         continue;
       }
       if (action === 'read-only' || action === 'read-write') {
