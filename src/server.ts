@@ -16,7 +16,7 @@ import { errorHandler } from './http/error-handler.ts';
 import { edgeInput } from './http/edge-input.ts';
 import { RouteTable, routesOfRouter } from './http/route-table.ts';
 import { securityHeaders } from './http/security-headers.ts';
-import { interactionRoutes } from './interactions/routes.ts';
+import { interactionRoutes } from './interactions/router.ts';
 import { deleteRetiredKeys } from './keys/signing-keys.ts';
 import { healthRoutes } from './observability/health-routes.ts';
 import { Metrics } from './observability/metrics.ts';
