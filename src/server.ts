@@ -4,7 +4,7 @@ import type Router from '@koa/router';
 import Koa from 'koa';
 import { accountRoutes } from './account/routes.ts';
 import { recordAccountActivity } from './accounts/session-activity.ts';
-import { adminClientRoutes } from './admin/routes.ts';
+import { adminApiRouters } from './admin/admin-api.ts';
 import { listenControlSocket } from './cli/control-socket.ts';
 import { createOperations } from './cli/operations.ts';
 import type { Config } from './config/config.ts';
@@ -16,7 +16,7 @@ import { errorHandler } from './http/error-handler.ts';
 import { edgeInput } from './http/edge-input.ts';
 import { RouteTable, routesOfRouter } from './http/route-table.ts';
 import { securityHeaders } from './http/security-headers.ts';
-import { interactionRoutes } from './interactions/router.ts';
+import { interactionRoutes } from './interactions/routes.ts';
 import { deleteRetiredKeys } from './keys/signing-keys.ts';
 import { healthRoutes } from './observability/health-routes.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -27,7 +27,6 @@ import { ProviderHolder } from './oidc/provider-holder.ts';
 import { PROVIDER_ROUTES } from './oidc/provider-routes.ts';
 import { PORTAL_BASE, portalRoutes } from './portal/routes.ts';
 import { STATUS_LIST_ROUTES, statusListFeed } from './revocation/status-list-feed.ts';
-import { adminSecurityRoutes } from './security/admin-security-routes.ts';
 import { purgeAuditEvents, recordAuditEvents } from './security/audit-log.ts';
 import { createCredentialAttempts, type CredentialAttempts } from './security/credential-attempts.ts';
 import { createOAuthGuard } from './security/oauth-guard.ts';
@@ -180,8 +179,8 @@ export function mountedRouters(deps: { services: Services; holder: ProviderHolde
     [underPrefix('/interaction'), interactionRoutes(services, holder, csrfSecret, attempts)],
     [underPrefix('/account'), accountRoutes(services, holder, csrfSecret, attempts)],
     [underPrefix(PORTAL_BASE), portalRoutes(services, holder, csrfSecret)],
-    [underPrefix('/admin/api/clients'), adminClientRoutes(services, holder)],
-    [underPrefix('/admin/api/security'), adminSecurityRoutes(services, holder)],
+    // The admin API: one router per resource (users, clients, apis, security, keys) and its OpenAPI document.
+    ...adminApiRouters(services, holder, clientMetadataValidator(() => holder.current)).map(([prefix, router]): MountedRouter => [underPrefix(prefix), router]),
     // The operator console: every /admin path but the admin API's.
     [(path) => underPrefix('/admin')(path) && !underPrefix('/admin/api')(path), consoleRoutes(services, holder, csrfSecret)],
   ];

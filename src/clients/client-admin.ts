@@ -1,6 +1,6 @@
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
-import { showClient, updateClient, type ValidateClientMetadata } from './client-registry.ts';
+import { listClients, showClient, updateClient, type ClientSummary, type ValidateClientMetadata } from './client-registry.ts';
 import { CLIENT_TYPES } from './client-rules.ts';
 
 /**
@@ -47,4 +47,21 @@ export async function updateClientAsOperator(
     actor,
   });
   return showClient(services, clientId);
+}
+
+/**
+ * Apps for the operator's list: by status, and/or only service apps with machine access waiting
+ * for an approval (scopes they ask for that their API offers to machines, not yet approved).
+ */
+export async function listClientsForOperator(
+  services: Pick<Services, 'db' | 'apis'>,
+  filter: { status?: ClientSummary['status']; machineAccessPending?: boolean } = {},
+): Promise<ClientSummary[]> {
+  const all = (await listClients(services)).filter((c) => !filter.status || c.status === filter.status);
+  if (!filter.machineAccessPending) return all;
+  const waiting = new Set<string>();
+  for (const c of all.filter((c) => c.type === 'service')) {
+    if ((await showClient(services, c.client_id)).machine_access?.some((m) => m.pending.length)) waiting.add(c.client_id);
+  }
+  return all.filter((c) => waiting.has(c.client_id));
 }
