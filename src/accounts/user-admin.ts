@@ -1,7 +1,9 @@
 import type { Services } from '../context.ts';
 import { ConflictError } from '../errors.ts';
 import { disableUser as disableUserByEmail } from '../revocation/disable-user.ts';
+import { deleteAccount } from './delete-account.ts';
 import { clearSecondFactorLocks } from './second-factor-lockout.ts';
+import { endAllSessions } from './sessions.ts';
 import { resolveUser } from './user-queries.ts';
 
 /**
@@ -58,10 +60,7 @@ export async function resetFactors(services: Deps, ref: string, actor: string) {
   return { id: user.id, email: user.email, removed, sessions_ended: sessionsEnded };
 }
 
-async function endSessions(services: Pick<Services, 'db'>, userId: string): Promise<number> {
-  const { rowCount } = await services.db.sql.query("DELETE FROM oidc_payload WHERE model = 'Session' AND account_id = $1", [userId]);
-  return rowCount ?? 0;
-}
+const endSessions = (services: Pick<Services, 'db'>, userId: string) => endAllSessions(services, userId);
 
 /**
  * Ends every browser session of the user (they sign in again everywhere). Apps they connected
@@ -76,23 +75,12 @@ export async function signOutEverywhere(services: Deps, ref: string, actor: stri
 }
 
 /**
- * Deletes the user and everything issued to them: sessions, grants, codes, refresh and opaque
- * access tokens (JWT access tokens are refused through the status list, whose "user gone" bit
- * is set when the list is next built), second factors. Apps they own stay, without an owner.
- * Audit events keep the user's id (the trail must outlive the account).
+ * Deletes the user and everything issued to them (src/accounts/delete-account.ts, the same call
+ * as the account page's "Delete my account"). Apps they own stay, without an owner.
  */
 export async function deleteUser(services: Deps, ref: string, actor: string) {
   const user = await resolveUser(services, ref);
   await refuseLastAdmin(services, user, 'delete');
-  const { prisma, sql } = services.db;
-  const { rowCount } = await sql.query('DELETE FROM oidc_payload WHERE account_id = $1', [user.id]);
-  await prisma.$transaction([
-    prisma.totpFactor.deleteMany({ where: { userId: user.id } }),
-    prisma.webauthnCredential.deleteMany({ where: { userId: user.id } }),
-    prisma.recoveryCode.deleteMany({ where: { userId: user.id } }),
-    prisma.secondFactorThrottle.deleteMany({ where: { userId: user.id } }),
-    prisma.user.delete({ where: { id: user.id } }),
-  ]);
-  services.events.emit({ type: 'user.deleted', actor, userId: user.id, details: { revoked: rowCount ?? 0 } });
-  return { id: user.id, email: user.email, deleted: true as const, revoked: rowCount ?? 0 };
+  const result = await deleteAccount(services, user.id, { actor });
+  return { id: user.id, email: user.email, deleted: true as const, sessions_ended: result.sessions_ended, grants_revoked: result.grants_revoked };
 }

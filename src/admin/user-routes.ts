@@ -36,7 +36,7 @@ export const userSchemas = {
     sessions_ended: z.number().int(),
   }),
   signedOut: z.object({ id: z.string(), email: z.string(), sessions_ended: z.number().int() }),
-  deleted: z.object({ id: z.string(), email: z.string(), deleted: z.literal(true), revoked: z.number().int() }),
+  deleted: z.object({ id: z.string(), email: z.string(), deleted: z.literal(true), sessions_ended: z.number().int(), grants_revoked: z.number().int() }),
 };
 
 export function userResource(services: Services): AdminResource {
