@@ -147,7 +147,7 @@ const commands: Record<string, Command> = {
   'api list': { usage: 'latchkey api list\n  Lists registered APIs and their scopes.', options: {}, operation: 'api.list', input: () => ({}) },
   'client create': {
     usage:
-      'latchkey client create --name <name> [--type web|spa|native|service] [--redirect-uri <uri>]… [--post-logout-redirect-uri <uri>]… [--cors-origin <origin>]… [--description <text>] [--logo-uri|--client-uri|--policy-uri|--tos-uri <https URL>] [--owner <e-mail>] [--auth-method private_key_jwt --jwks-file <public-jwks.json>] [--require-par] [--require-signed-request] [--dpop-bound] [--id-token-alg RS256|ES256] --scope "<scopes>"\n  Registers an app. The client secret (web and service apps) is shown once; a private_key_jwt app gets none.',
+      'latchkey client create --name <name> [--type web|spa|native|service] [--redirect-uri <uri>]… [--post-logout-redirect-uri <uri>]… [--cors-origin <origin>]… [--description <text>] [--logo-uri|--client-uri|--policy-uri|--tos-uri <https URL>] [--owner <e-mail>] [--auth-method private_key_jwt --jwks-file <public-jwks.json>] [--require-par] [--require-signed-request] [--dpop-bound] [--id-token-alg RS256|ES256] [--first-party] --scope "<scopes>"\n  Registers an app. The client secret (web and service apps) is shown once; a private_key_jwt app gets none.\n  --first-party: an app you run yourself; it gets the user\'s account id as `sub` instead of a pairwise subject of its own.',
     options: {
       name: { type: 'string' },
       type: { type: 'string' },
@@ -167,6 +167,7 @@ const commands: Record<string, Command> = {
       'require-signed-request': { type: 'boolean' },
       'dpop-bound': { type: 'boolean' },
       'id-token-alg': { type: 'string' },
+      'first-party': { type: 'boolean' },
     },
     operation: 'client.create',
     input: (v) => {
@@ -186,6 +187,7 @@ const commands: Record<string, Command> = {
         owner: v.owner,
         scope: v.scope,
         security: clientSecurityFlags(v),
+        ...(v['first-party'] ? { firstParty: true } : {}),
       };
     },
   },

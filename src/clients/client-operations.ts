@@ -43,6 +43,7 @@ export const clientSchemas = {
     tosUri: z.string().optional(),
     scope: z.string().default(''),
     owner: z.string().optional(),
+    firstParty: z.boolean().optional(),
     security: z
       .object({
         jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(10) }).optional(),

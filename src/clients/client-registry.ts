@@ -42,6 +42,8 @@ export interface NewClient {
   actor?: string;
   /** signed requests and sender-constrained tokens (CLI flags; docs/operating-securely.md) */
   security?: ClientSecurity;
+  /** operators only (CLI --first-party): the app gets the public subject instead of a pairwise one */
+  firstParty?: boolean;
 }
 
 export interface ClientSecurity {
@@ -119,6 +121,8 @@ export async function createClient(
   const secret = needsSecret ? randomBytes(32).toString('base64url') : undefined;
   const { client_secret: _validatedSecret, ...metadata } = await validate({ ...candidate, client_id: clientId, ...(secret ? { client_secret: secret } : {}) });
   const createdVia = input.createdVia ?? 'cli';
+  if (input.firstParty && createdVia !== 'cli') throw new InputError('only an operator can mark an app first-party');
+  if (input.firstParty && input.type === 'service') throw new InputError('service apps have no users: --first-party does not apply');
   const approvalPending = createdVia !== 'cli' && services.config.clientApproval === 'manual';
 
   await services.db.prisma.client.create({
@@ -130,6 +134,7 @@ export async function createClient(
       ownerId: input.ownerId ?? null,
       createdVia,
       approvalPending,
+      firstParty: Boolean(input.firstParty),
       metadata: metadata as object,
       secretEncrypted: secret ? services.encryptor.encrypt(secret, secretContext(clientId)) : null,
       scopes: { create: apiScopes.map((s) => ({ scopeId: s.id })) },
@@ -141,7 +146,13 @@ export async function createClient(
   if (machineApproved.length) {
     services.events.emit({ type: 'client.machine_access_approved', actor: input.actor ?? 'cli', clientId, details: { scopes: machineApproved, via: 'create' } });
   }
-  services.events.emit({ type: 'client.created', actor: input.actor ?? 'cli', clientId, userId: input.ownerId, details: { type: input.type, via: createdVia, approvalPending } });
+  services.events.emit({
+    type: 'client.created',
+    actor: input.actor ?? 'cli',
+    clientId,
+    userId: input.ownerId,
+    details: { type: input.type, via: createdVia, approvalPending, ...(input.firstParty ? { firstParty: true } : {}) },
+  });
   return { client_id: clientId, ...(secret ? { client_secret: secret } : {}), ...(approvalPending ? { approval_pending: true } : {}) };
 }
 
@@ -236,6 +247,8 @@ export interface ClientDetails extends ClientSummary {
   /** client_credentials clients: per API, the machine scopes approved, pending an operator's approval, or not offered */
   machine_access?: MachineAccessStatus[];
   has_secret: boolean;
+  /** public subject (account id) instead of pairwise subjects */
+  first_party: boolean;
   previous_secret_valid_until: string | null;
   suspended_at: string | null;
 }
@@ -262,6 +275,7 @@ export async function showClient(services: Pick<Services, 'db' | 'apis'>, client
         }
       : {}),
     has_secret: row.secretEncrypted !== null,
+    first_party: row.firstParty,
     previous_secret_valid_until: previousValid,
     suspended_at: row.suspendedAt?.toISOString() ?? null,
   };

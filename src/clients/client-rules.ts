@@ -109,6 +109,9 @@ export function clientMetadataProblem(md: Record<string, unknown>): RuleProblem 
   for (const field of UNSUPPORTED_FIELDS) {
     if (md[field] !== undefined) return metadataProblem(`${field} is not supported by this server`);
   }
+  if (md.subject_type !== undefined && md.subject_type !== 'pairwise') {
+    return metadataProblem('subject_type must be "pairwise": the public subject is only for apps an operator marks first-party');
+  }
   if (md.client_name !== undefined) {
     if (typeof md.client_name !== 'string' || !md.client_name.trim() || md.client_name.length > LIMITS.name) {
       return metadataProblem(`client_name must be 1 to ${LIMITS.name} characters`);
@@ -161,6 +164,17 @@ export function clientMetadataProblem(md: Record<string, unknown>): RuleProblem 
     }
   }
   return undefined;
+}
+
+/**
+ * The subject type oidc-provider gives an app (OIDC Core §8): pairwise for every app that signs
+ * users in, public (the account id) only for apps an operator marked first-party. Apps with no
+ * redirect URI (service and resource-server clients) have no users, and no sector to compute
+ * a pairwise subject for. Decided here, on every load, whatever the stored metadata says.
+ */
+export function subjectTypeFor(md: Record<string, unknown>, firstParty: boolean): 'public' | 'pairwise' {
+  const signsUsersIn = Array.isArray(md.redirect_uris) && md.redirect_uris.length > 0;
+  return signsUsersIn && !firstParty ? 'pairwise' : 'public';
 }
 
 /** Splits a scope string into the OpenID scopes oidc-provider knows and API scopes (enforced by Latchkey). */

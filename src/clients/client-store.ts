@@ -1,6 +1,7 @@
 import type { Encryptor } from '../crypto/encryption.ts';
 import type { Database } from '../storage/database.ts';
 import { storableText } from '../storage/sql.ts';
+import { subjectTypeFor } from './client-rules.ts';
 
 export interface StoredClient {
   /** What oidc-provider receives: validated metadata plus the decrypted secret. */
@@ -17,6 +18,8 @@ export interface StoredClient {
   ownerId: string | null;
   name: string;
   type: string;
+  /** marked first-party by an operator: public subject instead of a pairwise one */
+  firstParty: boolean;
 }
 
 export const secretContext = (clientId: string) => `client-secret:${clientId}`;
@@ -60,6 +63,7 @@ export class ClientStore {
     });
     if (!row) return null;
     const metadata: Record<string, unknown> = { ...(row.metadata as Record<string, unknown>), client_id: row.id };
+    metadata.subject_type = subjectTypeFor(metadata, row.firstParty);
     if (row.secretEncrypted) metadata.client_secret = this.encryptor.decrypt(row.secretEncrypted, secretContext(row.id));
     return {
       metadata,
@@ -73,6 +77,7 @@ export class ClientStore {
       ownerId: row.ownerId,
       name: row.name,
       type: row.type,
+      firstParty: row.firstParty,
     };
   }
 }

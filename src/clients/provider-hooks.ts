@@ -56,6 +56,8 @@ export function registrationFeatures(services: Services): Pick<NonNullable<Confi
           const unknown = api.filter((n) => !apiScopes.some((s) => s.name === n));
           if (unknown.length) throw new errors.InvalidClientMetadata(`scope contains unknown value(s): ${unknown.join(', ')}`);
           if (clientTypeOf(properties) === 'service' && oidc.length) throw new errors.InvalidClientMetadata('client_credentials clients cannot ask for OpenID scopes');
+          // A registered app is never first-party: the answer says pairwise, as the client store decides (client-rules.ts subjectTypeFor).
+          if (clientTypeOf(properties) !== 'service') properties.subject_type = 'pairwise';
           // oidc-provider only knows OpenID scopes; API scopes are Latchkey's (client_scope table).
           if (oidc.length) properties.scope = oidc.join(' ');
           else delete properties.scope;

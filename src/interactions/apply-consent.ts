@@ -1,6 +1,7 @@
 import type { Grant } from 'oidc-provider';
 import type { ApiRequest, AccessChoice } from './consent-model.ts';
-import { resolveChoice } from './consent-model.ts';
+import { CLAIMS_BY_SCOPE } from '../oidc/account-claims.ts';
+import { grantableClaims, resolveChoice } from './consent-model.ts';
 
 const split = (s: string | undefined) => new Set((s ?? '').split(' ').filter(Boolean));
 
@@ -14,7 +15,14 @@ export function applyConsent(
   input: { missingOIDCScope: string[]; missingOIDCClaims: string[]; apis: ApiRequest[]; choices: Map<string, AccessChoice> },
 ): void {
   if (input.missingOIDCScope.length) grant.addOIDCScope(input.missingOIDCScope.join(' '));
-  if (input.missingOIDCClaims.length) grant.addOIDCClaims(input.missingOIDCClaims);
+  if (input.missingOIDCClaims.length) {
+    // Only claims the consent screen listed (those of the granted scopes); the rest are refused, not granted unseen.
+    const grantable = grantableClaims(split(grant.openid?.scope), CLAIMS_BY_SCOPE);
+    const allowed = input.missingOIDCClaims.filter((c) => grantable.has(c));
+    const refused = input.missingOIDCClaims.filter((c) => !grantable.has(c));
+    if (allowed.length) grant.addOIDCClaims(allowed);
+    if (refused.length) grant.rejectOIDCClaims(refused);
+  }
   for (const api of input.apis) {
     const choice = input.choices.get(api.audience) ?? 'read-only';
     const { grant: allow, reject } = resolveChoice(api, choice);

@@ -11,16 +11,35 @@ export interface ApiRequest {
 
 export type AccessChoice = 'read-only' | 'read-write';
 
-/** OpenID scopes in plain words, for the consent screen and the account page. */
-export const IDENTITY_WORDS: Record<string, string> = {
-  openid: 'Know who you are (a stable identifier for your account)',
-  email: 'See your e-mail address',
-  profile: 'See your basic profile',
-  offline_access: 'Keep access while you are not using the app, until you revoke it',
+/**
+ * What each OpenID scope releases, in plain words: one line per group of claims, so the consent
+ * screen lists exactly what the app will receive (the claims are src/oidc/account-claims.ts
+ * CLAIMS_BY_SCOPE). `profile` releases nothing (Latchkey keeps no profile), so it shows nothing.
+ */
+export const IDENTITY_WORDS: Record<string, string[]> = {
+  // sub — pairwise unless the app is first-party (src/oidc/pairwise-subject.ts)
+  openid: [
+    'Know who you are: an identifier for your account (an app run by someone else gets one of its own, so apps cannot match you up)',
+    // acr, amr, auth_time
+    'When and how you signed in (the time, and whether with a password, a code or a passkey)',
+  ],
+  // email, email_verified
+  email: ['See your e-mail address'],
+  offline_access: ['Keep access while you are not using the app, until you revoke it'],
 };
 
 export function describeIdentityScopes(scope: string): string[] {
-  return scope.split(' ').filter((s) => IDENTITY_WORDS[s]).map((s) => IDENTITY_WORDS[s]!);
+  return scope.split(' ').flatMap((s) => IDENTITY_WORDS[s] ?? []);
+}
+
+/**
+ * The claims a grant may hold: those of its OpenID scopes. Anything else an app asked for
+ * (say `email` without the `email` scope) is refused rather than granted unseen.
+ */
+export function grantableClaims(openidScopes: Iterable<string>, claimsByScope: Readonly<Record<string, readonly string[]>>): Set<string> {
+  const claims = new Set<string>();
+  for (const scope of openidScopes) for (const claim of claimsByScope[scope] ?? []) claims.add(claim);
+  return claims;
 }
 
 /**

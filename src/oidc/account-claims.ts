@@ -4,6 +4,17 @@ import { prefetchAccount, takePrefetchedAccount, type AccountRow } from '../stor
 import { storableText } from '../storage/sql.ts';
 
 /**
+ * The claims each OpenID scope releases (oidc-provider's `claims` configuration). The consent
+ * screen lists exactly these (src/interactions/consent-model.ts); `email` comes only with the
+ * `email` scope. `profile` releases nothing: Latchkey keeps no profile.
+ */
+export const CLAIMS_BY_SCOPE: Readonly<Record<string, readonly string[]>> = {
+  // acr, amr and auth_time in every ID token: APIs and apps can insist on a second factor (docs/two-factor.md).
+  openid: ['sub', 'acr', 'amr', 'auth_time'],
+  email: ['email', 'email_verified'],
+};
+
+/**
  * oidc-provider's findAccount: the claims Latchkey releases about a user. Disabled users are
  * not found. It runs on every refresh, code exchange and userinfo call (twice in a code
  * exchange), so it takes the user row read earlier in the same request when there is one

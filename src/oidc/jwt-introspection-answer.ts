@@ -1,10 +1,11 @@
 import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type { ClientStore } from '../clients/client-store.ts';
 import { SIGNING_ALGORITHMS } from '../keys/signing-keys.ts';
-import { isPositionRevoked, LIST_SIZE, statusListPath, type StatusPosition } from '../revocation/token-status.ts';
+import { LIST_SIZE, positionState, statusListPath, type StatusPosition } from '../revocation/token-status.ts';
 import type { SqlClient } from '../storage/sql.ts';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
 import { introspectionAllowedPolicy } from './introspection-policy.ts';
+import { isPairwiseAccessToken, SUBJECT_TYPE_CLAIM } from './pairwise-access-token.ts';
 
 /** RFC 7662 §2.2: all that is said about a token the caller may not know about. */
 const INACTIVE = Object.freeze({ active: false });
@@ -35,6 +36,9 @@ export interface JwtIntrospectionDeps {
  *   own tokens, an API the tokens issued for it; src/oidc/introspection-policy.ts);
  * - otherwise `active: true`, `token_type` (DPoP when bound to a key, else Bearer) and the
  *   token's claims: scope, client_id, sub, aud, exp, iat, iss, jti, cnf, acr/amr…
+ *   For a third-party app's token, whose `sub` is the app's pairwise subject, the API it was
+ *   issued for is told the user's account id instead (the app itself keeps its pairwise `sub`):
+ *   how the resource-server kit learns which user such a token is for (docs/protect-your-api.md).
  */
 export function jwtIntrospectionAnswer(deps: JwtIntrospectionDeps) {
   const publicKeys = deps.jwks.map((jwk) => {
@@ -68,13 +72,21 @@ export function jwtIntrospectionAnswer(deps: JwtIntrospectionDeps) {
     const position = statusPositionOf(claims, statusListBase);
     if (typeof clientId !== 'string' || !position) return async () => INACTIVE;
     // Only a token signed by our keys costs a query; it is awaited below, or dropped unawaited when the caller failed to authenticate.
-    const revoked = isPositionRevoked(deps.sql, position, [ACCOUNT_CONSOLE_CLIENT_ID]);
-    revoked.catch(() => {});
+    const state = positionState(deps.sql, position, [ACCOUNT_CONSOLE_CLIENT_ID]);
+    state.catch(() => {});
     return async (caller) => {
       if (!(await allowed(undefined, caller, { clientId, aud: claims.aud }))) return INACTIVE;
-      if (await revoked) return INACTIVE;
+      const { revoked, accountId } = await state;
+      if (revoked) return INACTIVE;
       const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
-      return { ...claims, active: true, token_type: typeof jkt === 'string' ? 'DPoP' : 'Bearer' };
+      const answer: IntrospectionAnswer = { ...claims, active: true, token_type: typeof jkt === 'string' ? 'DPoP' : 'Bearer' };
+      if (caller.clientId !== clientId && isPairwiseAccessToken(claims)) {
+        // The caller is the API (the policy lets no other client see another's token).
+        if (!accountId) return INACTIVE;
+        answer.sub = accountId;
+        delete answer[SUBJECT_TYPE_CLAIM];
+      }
+      return answer;
     };
   };
 }

@@ -2,13 +2,17 @@ import { asAccessTokenError, invalidToken, missingAccessToken, AccessTokenError,
 import { assertAsymmetric, DEFAULT_DPOP_ALGORITHMS } from './algorithms.ts';
 import { verifyDpopProof } from './dpop-proof.ts';
 import { introspectAccessToken, type IntrospectionOptions } from './introspection.ts';
+import { isPairwise, resolvePairwiseSubject } from './pairwise-subject.ts';
 import { ReplayCache } from './replay-cache.ts';
 import { assertTokenMeets } from './token-requirements.ts';
 import type { VerifiedAccessToken } from './verified-access-token.ts';
 import { looksLikeJwt, verifyAccessToken, type JwtVerificationOptions } from './verify-access-token.ts';
 
 export interface ResourceServerOptions extends JwtVerificationOptions {
-  /** Opaque tokens are checked with RFC 7662 introspection using these credentials; without them they are refused. */
+  /**
+   * RFC 7662 introspection credentials: opaque tokens are checked with them, and a third-party
+   * app's JWT (pairwise `sub`) is resolved to its user with them; without them both are refused.
+   */
   introspection?: IntrospectionOptions;
   dpop?: {
     /** Proof algorithms accepted; default ES256, RS256, PS256, EdDSA. */
@@ -47,7 +51,9 @@ export const dpopAlgorithmsOf = (options: ResourceServerOptions) =>
 async function checkToken(token: string, options: ResourceServerOptions): Promise<VerifiedAccessToken> {
   if (looksLikeJwt(token)) {
     // Requirements are checked after the DPoP decision, so the right scheme is challenged.
-    return verifyAccessToken(token, { ...options, scopes: undefined, acrValues: undefined, amr: undefined, kind: undefined });
+    const verified = await verifyAccessToken(token, { ...options, scopes: undefined, acrValues: undefined, amr: undefined, kind: undefined });
+    // A third-party app's token names the app's own pairwise subject: the user is found through introspection (once per app and user).
+    return verified.kind === 'user' && isPairwise(verified.claims) ? resolvePairwiseSubject(token, verified, options) : verified;
   }
   if (!options.introspection) throw invalidToken('the access token is malformed');
   return introspectAccessToken(token, options, options.introspection);

@@ -13,6 +13,7 @@ export {
   compressStatusList, createStatusList, decompressStatusList, getStatus, setStatus, STATUS_INVALID, STATUS_VALID, type StatusBits,
 } from './status-list-bits.ts';
 export { refusalFor, type Refusal } from './refusal.ts';
+export { clearPairwiseSubjectCache } from './pairwise-subject.ts';
 export { ReplayCache } from './replay-cache.ts';
 export type { TokenRequirements } from './token-requirements.ts';
 export type { VerifiedAccessToken } from './verified-access-token.ts';

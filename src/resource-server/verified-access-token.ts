@@ -9,7 +9,13 @@ export interface VerifiedAccessToken {
    * token cannot pass for a machine token or the other way round.
    */
   kind: 'user' | 'machine';
-  /** The user for user tokens; the client_id for machine tokens. Check `kind` before treating it as a user. */
+  /**
+   * The user for user tokens; the client_id for machine tokens. Check `kind` before treating it
+   * as a user. The same user has the same `subject` whichever app sent the token: for a
+   * third-party app's JWT, whose `sub` is the app's own pairwise subject, authenticateRequest
+   * (and the Koa/Node helpers) fill it in through introspection; verifyAccessToken alone
+   * leaves it undefined. Use `subject`, not `claims.sub`.
+   */
   subject?: string;
   clientId?: string;
   scopes: readonly string[];
@@ -47,7 +53,7 @@ export function describeClaims(claims: Record<string, unknown>, source: Verified
   const clientId = typeof claims.client_id === 'string' ? claims.client_id : undefined;
   return {
     kind,
-    subject: kind === 'machine' ? clientId : typeof claims.sub === 'string' ? claims.sub : undefined,
+    subject: kind === 'machine' ? clientId : typeof claims.sub === 'string' && !(source === 'jwt' && claims.subject_type === 'pairwise') ? claims.sub : undefined,
     clientId,
     scopes: typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [],
     audience: asStrings(claims.aud),

@@ -98,15 +98,25 @@ export async function revokedIndexes(sql: SqlClient, list: number, staticClients
  * A position that does not exist (never allocated, or purged after its tokens expired) counts as revoked.
  */
 export async function isPositionRevoked(sql: SqlClient, position: StatusPosition, staticClients: readonly string[]): Promise<boolean> {
-  const { rows } = await sql.query<{ revoked: boolean }>(
-    `SELECT ${revoked('$2')} AS revoked
+  return (await positionState(sql, position, staticClients)).revoked;
+}
+
+/**
+ * isPositionRevoked, plus the account the position's tokens were issued for (in the same
+ * query): introspection tells an API which user a third-party app's token, whose `sub` is
+ * pairwise, is for (src/oidc/jwt-introspection-answer.ts).
+ */
+export async function positionState(sql: SqlClient, position: StatusPosition, staticClients: readonly string[]): Promise<{ revoked: boolean; accountId?: string }> {
+  const { rows } = await sql.query<{ revoked: boolean; account_id: string | null }>(
+    `SELECT ${revoked('$2')} AS revoked, ts.account_id
        FROM token_status ts
        LEFT JOIN client c ON c.id = ts.client_id
        LEFT JOIN "user" u ON u.id = ts.account_id
       WHERE ts.seq = $1`,
     [position.list * LIST_SIZE + position.idx, [...staticClients]],
   );
-  return rows[0]?.revoked !== false;
+  const row = rows[0];
+  return { revoked: row?.revoked !== false, ...(row?.account_id ? { accountId: row.account_id } : {}) };
 }
 
 /** Highest list number in use, or -1 when there is none. */

@@ -162,10 +162,12 @@ describe('consent model: resolveChoice and describeAccess', () => {
     assert.equal(describeAccess(notes, []), undefined);
   });
 
-  test('describeIdentityScopes words the OpenID scopes and ignores API scopes', () => {
+  test('describeIdentityScopes words the claims of the OpenID scopes and ignores API scopes', () => {
     const words = describeIdentityScopes('openid email offline_access notes:read');
-    assert.equal(words.length, 3);
+    assert.equal(words.length, 4);
     assert.match(words.join('\n'), /who you are/);
+    assert.match(words.join('\n'), /how you signed in/);
+    assert.doesNotMatch(describeIdentityScopes('openid profile').join('\n'), /e-mail|profile/, 'profile releases no claim; e-mail only with its scope');
     assert.match(words.join('\n'), /e-mail/);
     assert.match(words.join('\n'), /revoke/);
     assert.deepEqual(describeIdentityScopes('notes:read'), []);
