@@ -8,7 +8,7 @@ import type { ValidateClientMetadata } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { disableUser } from '../revocation/disable-user.ts';
-import { rotateServerSigningKeys } from '../keys/key-rotation.ts';
+import { rotateKeys } from '../keys/key-states.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
 
 /**
@@ -60,7 +60,7 @@ export function createOperations(services: Services, validateClientMetadata: Val
         machine_scopes: machineScopesOf(a),
       })),
     ...clientOperationHandlers(services, validateClientMetadata, getProvider),
-    'keys.rotate': (input) => rotateServerSigningKeys(services, input.now),
+    'keys.rotate': (input) => rotateKeys(services, { now: input.now, actor: 'cli' }),
     ...securityOperationHandlers(services),
   };
 
