@@ -3,6 +3,7 @@ import type { Services } from '../context.ts';
 import { storedTokenId } from '../storage/stored-ids.ts';
 import {
   deleteReauthentications,
+  touchSessionDevice,
   deleteSessionById,
   deleteSessionsOfUser,
   reconcileSessionDevices,
@@ -66,4 +67,9 @@ export async function endAllSessions(services: Deps, userId: string, options: { 
   const uids = await deleteSessionsOfUser(services.db.sql, userId, options.except);
   await deleteReauthentications(services.db.sql, uids.map(storedTokenId));
   return uids.length;
+}
+
+/** "Last seen" of the session this request uses moves on (the account page was opened). */
+export async function touchSession(services: Deps, userId: string, sessionUid: string): Promise<void> {
+  await touchSessionDevice(services.db.sql, sessionUid, userId);
 }

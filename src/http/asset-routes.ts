@@ -17,6 +17,7 @@ const files: Array<{ path: string; type: string; body: Buffer }> = [
   { path: '/assets/console.css', type: 'text/css', body: readFileSync(path.join(viewsDir, 'assets/console.css')) },
   { path: '/assets/simplewebauthn-browser.js', type: 'application/javascript', body: readFileSync(simpleWebAuthnBundle) },
   { path: '/assets/webauthn.js', type: 'application/javascript', body: readFileSync(path.join(viewsDir, 'assets/webauthn.js')) },
+  { path: '/assets/recovery-codes.js', type: 'application/javascript', body: readFileSync(path.join(viewsDir, 'assets/recovery-codes.js')) },
 ];
 
 export function assetRoutes(): Router {
