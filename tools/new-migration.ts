@@ -3,8 +3,8 @@
  * prisma/migrations and prisma/schema.prisma — what `prisma migrate dev --create-only` does,
  * but offline (Prisma's WebAssembly schema engine on an in-memory PGlite shadow database).
  *
- *   node_modules/.bin/node --import tsx src/storage/new-migration.ts <name>
- *   node_modules/.bin/node --import tsx src/storage/new-migration.ts --check
+ *   node_modules/.bin/node --import tsx tools/new-migration.ts <name>
+ *   node_modules/.bin/node --import tsx tools/new-migration.ts --check
  *
  * With <name>, writes prisma/migrations/<UTC yyyyMMddHHmmss>_<name>/migration.sql (and
  * migration_lock.toml if missing) and prints its path; writes nothing when the history already
@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (!name) {
-    console.error('usage: node --import tsx src/storage/new-migration.ts <name> [--allow-empty] | --check');
+    console.error('usage: node --import tsx tools/new-migration.ts <name> [--allow-empty] | --check');
     return 2;
   }
   const result = await writeNewMigration(name, { allowEmpty: flags.has('--allow-empty') });

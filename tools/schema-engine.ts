@@ -3,7 +3,7 @@
  * `@prisma/schema-engine-wasm` (a devDependency), driven through a Prisma driver adapter
  * instead of the native schema-engine binary the Prisma CLI would download.
  *
- * Dev and test tooling only: the server never imports this file (it applies migrations with
+ * Dev and test tooling only (tools/, not compiled into dist/): the server never imports this file (it applies migrations with
  * src/storage/migrator.ts). What it offers:
  *  - `diffDatabaseAgainstSchema(factory)`: the SQL that would bring a live database to
  *    prisma/schema.prisma — empty (see `isEmptyMigrationScript`) when they agree. This is the
@@ -11,7 +11,7 @@
  *    `new PrismaPGlite(db)` or `postgresSchemaEngineFactory(url)`.
  *  - `createMigrationSql(migrationsDir, schemaPath)`: the SQL of the next migration, i.e. the
  *    difference between the migration history (replayed on an in-memory PGlite shadow
- *    database) and the schema. Used by src/storage/new-migration.ts.
+ *    database) and the schema. Used by tools/new-migration.ts.
  *  - `withSchemaEngine(factory, fn)` for anything else the engine does (applyMigrations,
  *    diagnoseMigrationHistory, …), e.g. to check that Prisma agrees with our migrator.
  *
@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
+import { bindMigrationAwareSqlAdapterFactory, type SqlDriverAdapter, type SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type * as Wasm from '@prisma/schema-engine-wasm/schema_engine_bg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
@@ -34,7 +35,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 export type SchemaEngine = Wasm.SchemaEngine;
 export type MigrationList = Wasm.MigrationList;
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const DEFAULT_SCHEMA_PATH = path.join(REPO_ROOT, 'prisma', 'schema.prisma');
 export const DEFAULT_MIGRATIONS_DIR = path.join(REPO_ROOT, 'prisma', 'migrations');
 
@@ -47,160 +48,42 @@ export const MIGRATION_LOCK_TOML =
 const NO_FILTER: Wasm.SchemaFilter = { externalTables: [], externalEnums: [] };
 
 // ---------------------------------------------------------------------------------------------
-// Driver adapters, as the engine wants them.
-//
-// The engine calls the adapter's methods and expects every call to resolve to a Result
-// (`{ ok: true, value }` / `{ ok: false, error }`) rather than to throw; JS errors it cannot
-// map are parked in an error registry and referred to by id. Prisma's own runtime does this
-// wrapping internally (in @prisma/driver-adapter-utils, which is not one of our declared
-// dependencies); here it is done by hand so that any factory with the ordinary driver-adapter
-// shape can be passed in.
+// Driver adapters, as the engine wants them: every call resolving to a Result rather than
+// throwing, with JS errors parked in an error registry. Prisma's own binder does that
+// (`bindMigrationAwareSqlAdapterFactory`); here we only remember every connection the engine
+// opens, so they can all be disposed of when it is done (it does not always do it itself).
 // ---------------------------------------------------------------------------------------------
-
-/** The structural subset of a driver adapter (connection) the engine uses. */
-export interface DriverAdapterLike {
-  readonly adapterName: string;
-  readonly provider: string;
-  queryRaw(query: unknown): Promise<unknown>;
-  executeRaw(query: unknown): Promise<unknown>;
-  executeScript(script: string): Promise<void>;
-  startTransaction(isolationLevel?: never): Promise<DriverTransactionLike>;
-  getConnectionInfo?(): unknown;
-  dispose(): Promise<void>;
-}
-
-interface DriverTransactionLike {
-  readonly adapterName: string;
-  readonly provider: string;
-  readonly options: unknown;
-  queryRaw(query: unknown): Promise<unknown>;
-  executeRaw(query: unknown): Promise<unknown>;
-  commit(): Promise<void>;
-  rollback(): Promise<void>;
-  createSavepoint?(name: string): Promise<void>;
-  rollbackToSavepoint?(name: string): Promise<void>;
-  releaseSavepoint?(name: string): Promise<void>;
-}
 
 /**
  * A migration-aware driver adapter factory: `new PrismaPGlite(pglite)` for PGlite,
  * `postgresSchemaEngineFactory(url)` for a PostgreSQL server (a bare `new PrismaPg(…)` can apply
  * migrations but not describe a schema, see CATALOG_TYPES_AS_TEXT).
  */
-export interface AdapterFactoryLike {
-  readonly adapterName: string;
-  readonly provider: string;
-  connect(): Promise<DriverAdapterLike>;
-  connectToShadowDb(): Promise<DriverAdapterLike>;
-}
-
-type Result<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-class ErrorRegistry {
-  private readonly errors = new Map<number, unknown>();
-  private nextId = 0;
-  register(error: unknown): number {
-    const id = this.nextId++;
-    this.errors.set(id, error);
-    return id;
-  }
-  /** Called by the engine to turn a `GenericJs` error back into the thrown value. */
-  consumeError(id: number): { error: unknown } | undefined {
-    if (!this.errors.has(id)) return undefined;
-    const error = this.errors.get(id);
-    this.errors.delete(id);
-    return { error };
-  }
-}
-
-function capture<A extends unknown[], T>(registry: ErrorRegistry, fn: (...args: A) => Promise<T>) {
-  return async (...args: A): Promise<Result<T>> => {
-    try {
-      return { ok: true, value: await fn(...args) };
-    } catch (error) {
-      // A DriverAdapterError carries an already mapped database error as its cause.
-      const e = error as { name?: unknown; cause?: unknown } | null;
-      if (e && e.name === 'DriverAdapterError' && typeof e.cause === 'object' && e.cause !== null) {
-        return { ok: false, error: e.cause };
-      }
-      return { ok: false, error: { kind: 'GenericJs', id: registry.register(error) } };
-    }
-  };
-}
-
-function bindTransaction(registry: ErrorRegistry, tx: DriverTransactionLike) {
-  const bound: Record<string, unknown> = {
-    adapterName: tx.adapterName,
-    provider: tx.provider,
-    options: tx.options,
-    queryRaw: capture(registry, tx.queryRaw.bind(tx)),
-    executeRaw: capture(registry, tx.executeRaw.bind(tx)),
-    commit: capture(registry, tx.commit.bind(tx)),
-    rollback: capture(registry, tx.rollback.bind(tx)),
-  };
-  if (tx.createSavepoint) bound.createSavepoint = capture(registry, tx.createSavepoint.bind(tx));
-  if (tx.rollbackToSavepoint) bound.rollbackToSavepoint = capture(registry, tx.rollbackToSavepoint.bind(tx));
-  if (tx.releaseSavepoint) bound.releaseSavepoint = capture(registry, tx.releaseSavepoint.bind(tx));
-  return bound;
-}
-
-function bindAdapter(registry: ErrorRegistry, adapter: DriverAdapterLike, track: (dispose: () => Promise<void>) => () => Promise<void>) {
-  const dispose = track(() => adapter.dispose());
-  const bound: Record<string, unknown> = {
-    adapterName: adapter.adapterName,
-    provider: adapter.provider,
-    errorRegistry: registry,
-    queryRaw: capture(registry, adapter.queryRaw.bind(adapter)),
-    executeRaw: capture(registry, adapter.executeRaw.bind(adapter)),
-    executeScript: capture(registry, adapter.executeScript.bind(adapter)),
-    dispose: capture(registry, dispose),
-    startTransaction: async (isolationLevel?: never) => {
-      const result = await capture(registry, adapter.startTransaction.bind(adapter))(isolationLevel);
-      return result.ok ? { ok: true, value: bindTransaction(registry, result.value) } : result;
-    },
-  };
-  if (adapter.getConnectionInfo) {
-    const getConnectionInfo = adapter.getConnectionInfo.bind(adapter);
-    bound.getConnectionInfo = (): Result<unknown> => {
-      try {
-        return { ok: true, value: getConnectionInfo() };
-      } catch (error) {
-        return { ok: false, error: { kind: 'GenericJs', id: registry.register(error) } };
-      }
-    };
-  }
-  return bound;
-}
+export type AdapterFactoryLike = SqlMigrationAwareDriverAdapterFactory;
 
 /**
- * Wraps a factory for the engine and remembers every connection it opens, so they can all be
- * disposed of when the engine is done (the engine does not always do it itself). Each
- * connection is disposed of at most once.
+ * `factory`, bound for the engine, remembering every connection it opens; `disposeAll` closes
+ * those still open. Each connection is disposed of at most once.
  */
 function bindFactory(factory: AdapterFactoryLike) {
-  const registry = new ErrorRegistry();
   const open = new Set<() => Promise<void>>();
-  const track = (dispose: () => Promise<void>) => {
+  const tracked = async (connect: () => Promise<SqlDriverAdapter>) => {
+    const adapter = await connect();
     let done: Promise<void> | undefined;
     const once = () => {
       open.delete(once);
-      done ??= dispose();
+      done ??= adapter.dispose();
       return done;
     };
     open.add(once);
-    return once;
+    return withDispose(adapter, once);
   };
-  const connectWith = (connect: () => Promise<DriverAdapterLike>) => async () => {
-    const result = await capture(registry, connect)();
-    return result.ok ? { ok: true, value: bindAdapter(registry, result.value, track) } : result;
-  };
-  const bound = {
+  const bound = bindMigrationAwareSqlAdapterFactory({
     adapterName: factory.adapterName,
     provider: factory.provider,
-    errorRegistry: registry,
-    connect: connectWith(() => factory.connect()),
-    connectToShadowDb: connectWith(() => factory.connectToShadowDb()),
-  };
+    connect: () => tracked(() => factory.connect()),
+    connectToShadowDb: () => tracked(() => factory.connectToShadowDb()),
+  });
   const disposeAll = async () => {
     await Promise.allSettled([...open].map((dispose) => dispose()));
   };
@@ -271,8 +154,8 @@ export async function withSchemaEngine<T>(
 }
 
 /** `adapter` with another dispose(), as a plain object (no class internals involved). */
-function withDispose(adapter: DriverAdapterLike, dispose: () => Promise<void>): DriverAdapterLike {
-  const wrapped: DriverAdapterLike = {
+function withDispose(adapter: SqlDriverAdapter, dispose: () => Promise<void>): SqlDriverAdapter {
+  const wrapped: SqlDriverAdapter = {
     adapterName: adapter.adapterName,
     provider: adapter.provider,
     queryRaw: (query) => adapter.queryRaw(query),
@@ -294,7 +177,7 @@ function withDispose(adapter: DriverAdapterLike, dispose: () => Promise<void>): 
  * operations that only need a shadow database (diffing two schemas or histories).
  */
 export function scratchPgliteFactory(): AdapterFactoryLike {
-  const open = async (): Promise<DriverAdapterLike> => {
+  const open = async (): Promise<SqlDriverAdapter> => {
     const db = new PGlite();
     const adapter = await new PrismaPGlite(db).connect();
     return withDispose(adapter, async () => {
@@ -364,7 +247,7 @@ function schemaEnginePool(config: pg.PoolConfig): pg.Pool {
  * shadow databases created on the same server and dropped afterwards (needs CREATEDB).
  */
 export function postgresSchemaEngineFactory(connectionString: string): AdapterFactoryLike {
-  const open = async (config: pg.PoolConfig, afterEnd?: () => Promise<void>): Promise<DriverAdapterLike> => {
+  const open = async (config: pg.PoolConfig, afterEnd?: () => Promise<void>): Promise<SqlDriverAdapter> => {
     const pool = schemaEnginePool(config);
     const adapter = await new PrismaPg(pool).connect();
     return withDispose(adapter, async () => {

@@ -34,7 +34,7 @@ import {
   loadMigrationList,
   postgresSchemaEngineFactory,
   withSchemaEngine,
-} from '../../src/storage/schema-engine.ts';
+} from '../../tools/schema-engine.ts';
 import { sqlFromPglite, sqlFromPgPool, type SqlClient } from '../../src/storage/sql.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
 
@@ -293,7 +293,7 @@ describe('migrator on in-memory PGlite', () => {
     const missing = await createMigrationSql();
     assert.ok(
       isEmptyMigrationScript(missing),
-      `prisma/schema.prisma has changes no migration covers; run \`node --import tsx src/storage/new-migration.ts <name>\`:\n${missing}`,
+      `prisma/schema.prisma has changes no migration covers; run \`node --import tsx tools/new-migration.ts <name>\`:\n${missing}`,
     );
   });
 
