@@ -25,6 +25,7 @@ export function simdLevel(cpuFlags) {
   return undefined;
 }
 
+// Twin of src/crypto/cpu-flags.ts (this runs at install, before src/ is built).
 export function cpuFlags() {
   if (process.platform !== 'linux' || process.arch !== 'x64') return new Set();
   try {

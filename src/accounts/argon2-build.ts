@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { cpuFlags } from '../../scripts/tune-argon2.js';
+import { cpuFlags } from '../crypto/cpu-flags.ts';
 
 /**
  * `npm install` builds argon2 for this CPU's AVX2 or AVX-512 (scripts/tune-argon2.js). The
