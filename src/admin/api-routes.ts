@@ -7,7 +7,7 @@ import { text, type AdminResource } from './admin-operation.ts';
 
 /**
  * Protected APIs (resource servers), for operators: the same library calls as `latchkey api …`
- * and the console's APIs page. `:apiId` is an API's id or its audience (URL-encoded).
+ * and the console's APIs page. `:apiId` is an API's id (the CLI names APIs by audience).
  */
 const apiParams = z.object({ apiId: text(255).min(1) });
 const scopeInput = z.object({ name: text(100).min(1), access: z.enum(['read', 'write']), description: text(300).optional() });

@@ -38,6 +38,7 @@ export const clientRouteSchemas = {
     api_scopes: z.array(z.string()),
     machine_access: z.array(z.object({ api: z.string(), audience: z.string(), approved: z.array(z.string()), pending: z.array(z.string()), not_offered: z.array(z.string()) })).optional(),
     has_secret: z.boolean(),
+    first_party: z.boolean(),
     previous_secret_valid_until: z.string().nullable(),
     suspended_at: z.string().nullable(),
   }),
