@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Services } from '../context.ts';
 import { finishSignIn } from '../oidc/first-party-session.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
+import { apisRoutes } from './apis-pages.ts';
 import { appsRoutes } from './apps-pages.ts';
 import { auditRoutes } from './audit-page.ts';
 import { CONSOLE_BASE, CONSOLE_STATE_COOKIE, requireConsoleAdmin } from './console-auth.ts';
@@ -9,6 +10,7 @@ import { consoleErrorPage } from './console-page.ts';
 import { dashboardRoutes } from './dashboard-page.ts';
 import { keysRoutes } from './keys-page.ts';
 import { suspensionsRoutes } from './suspensions-page.ts';
+import { usersRoutes } from './users-pages.ts';
 
 /**
  * The operator console under /admin (docs/operator-console.md). The admin API lives beside it
@@ -28,7 +30,9 @@ export function consoleRoutes(services: Services, holder: ProviderHolder, csrfSe
   const pages = new Router({ sensitive: true });
   pages.use(requireConsoleAdmin(services, holder, csrfSecret));
   dashboardRoutes(pages, services);
+  usersRoutes(pages, services);
   appsRoutes(pages, services);
+  apisRoutes(pages, services, holder);
   suspensionsRoutes(pages, services);
   auditRoutes(pages, services);
   keysRoutes(pages, services);

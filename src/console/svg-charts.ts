@@ -65,7 +65,7 @@ export function timeChart(title: string, series: readonly Series[], bucketLabels
       const x = left + bi * groupWidth + 1 + si * columnWidth;
       parts.push(`<rect x="${x.toFixed(1)}" y="${top + plotHeight - h}" width="${columnWidth.toFixed(1)}" height="${h}" class="${escapeXml(s.className)}"><title>${escapeXml(s.name)}: ${value} (${escapeXml(bucketLabels[bi] ?? '')})</title></rect>`);
     });
-    const lx = left + si * 150;
+    const lx = left + si * 170;
     parts.push(`<rect x="${lx}" y="2" width="10" height="10" class="${escapeXml(s.className)}"/><text x="${lx + 14}" y="11" class="chart-label">${escapeXml(clipLabel(s.name, 22))}</text>`);
   });
   for (const bi of [0, Math.floor((buckets - 1) / 2), buckets - 1]) {
