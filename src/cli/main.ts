@@ -4,6 +4,7 @@ import { parseScopeSpec } from '../apis/api-registry.ts';
 import { ConfigError, type Config } from '../config/config.ts';
 import { loadConfigFromEnvironment } from '../config/load.ts';
 import { answerFor, ERROR_KINDS, errorOfKind, InputError } from '../errors.ts';
+import { adminCommands } from './admin-commands.ts';
 import { callControlSocket } from './control-socket.ts';
 import type { OperationName } from './operations.ts';
 
@@ -293,6 +294,7 @@ const commands: Record<string, Command> = {
     operation: 'keys.rotate',
     input: (v) => ({ now: Boolean(v.now) }),
   },
+  ...(adminCommands as Record<string, Command>),
 };
 
 /** perform's common flags; the secret never comes from a flag value (it would show in `ps` and shell history). */
@@ -374,7 +376,7 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
   const services = await createServices(config, { logger: createLogger({ logLevel: 'warn' }) });
   const audit = recordAuditEvents(services);
   try {
-    const needsProvider = ['client.create', 'api.create', 'registration-token.create'].includes(name);
+    const needsProvider = ['client.create', 'client.update', 'api.create', 'registration-token.create'].includes(name);
     const provider = needsProvider ? (await buildProvider(services)).provider : undefined;
     const run = createOperations(services, clientMetadataValidator(() => provider!), () => provider);
     return await run(name, input);

@@ -10,6 +10,7 @@ import { InputError } from '../errors.ts';
 import { disableUser } from '../revocation/disable-user.ts';
 import { rotateKeys } from '../keys/key-states.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
+import { adminCliHandlers, adminCliSchemas } from '../admin/admin-cli-operations.ts';
 
 /**
  * What the `latchkey` command can do, as plain functions over validated input. The CLI runs
@@ -39,6 +40,7 @@ const schemas = {
   // now: sign with the new keys at once (a compromised key), skipping KEY_PUBLISH_DELAY_SECONDS.
   'keys.rotate': z.object({ now: z.boolean().default(false) }),
   ...securitySchemas,
+  ...adminCliSchemas,
 } as const;
 
 export type OperationName = keyof typeof schemas;
@@ -62,6 +64,7 @@ export function createOperations(services: Services, validateClientMetadata: Val
     ...clientOperationHandlers(services, validateClientMetadata, getProvider),
     'keys.rotate': (input) => rotateKeys(services, { now: input.now, actor: 'cli' }),
     ...securityOperationHandlers(services),
+    ...adminCliHandlers(services, validateClientMetadata),
   };
 
   return async function run(name: string, rawInput: unknown): Promise<unknown> {
