@@ -3,7 +3,7 @@ import { ApiStore } from './apis/api-store.ts';
 import { ClientStore } from './clients/client-store.ts';
 import type { Config } from './config/config.ts';
 import type { Encryptor } from './crypto/encryption.ts';
-import { openEncryptionKey, recordKeyCheck } from './crypto/key-check.ts';
+import { openEncryptionKey, recordKeyCheck } from './keys/key-check.ts';
 import { createPasswordHasher, type PasswordHasher } from './accounts/passwords.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';

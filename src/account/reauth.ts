@@ -1,5 +1,5 @@
 import type { Services } from '../context.ts';
-import { getEphemeral, putEphemeral } from '../interactions/ephemeral-store.ts';
+import { getEphemeral, putEphemeral } from '../storage/ephemeral-store.ts';
 
 /**
  * Re-authentication on the account page (ASVS 7.5.1): before a change, the user proves again

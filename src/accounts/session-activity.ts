@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { Services } from '../context.ts';
-import { ACCOUNT_CONSOLE_CLIENT_ID } from '../oidc/account-console-client.ts';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
 import { upsertSessionDevice } from './session-queries.ts';
 import { recordAppUse } from './app-last-used.ts';
 

@@ -1,7 +1,7 @@
 import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 import type { Services } from '../context.ts';
-import { deleteEphemeral, getEphemeral, putEphemeral } from '../interactions/ephemeral-store.ts';
+import { deleteEphemeral, getEphemeral, putEphemeral } from '../storage/ephemeral-store.ts';
 
 /**
  * Authenticator apps (RFC 6238 with the defaults every app accepts: SHA-1, 6 digits, 30 s).

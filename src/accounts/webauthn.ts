@@ -6,7 +6,7 @@ import type {
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Services } from '../context.ts';
-import { deleteEphemeral, putEphemeral, takeEphemeral } from '../interactions/ephemeral-store.ts';
+import { deleteEphemeral, putEphemeral, takeEphemeral } from '../storage/ephemeral-store.ts';
 
 /**
  * Passkeys and security keys (WebAuthn, @simplewebauthn/server). The RP ID is the ISSUER's

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { Services } from '../context.ts';
-import { bearerToken, constantTimeEqual } from '../http/constant-time.ts';
+import { bearerToken, constantTimeEqual } from '../crypto/constant-time.ts';
 import { signedInUser } from '../oidc/first-party-session.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 

@@ -177,6 +177,21 @@ export function subjectTypeFor(md: Record<string, unknown>, firstParty: boolean)
   return signsUsersIn && !firstParty ? 'pairwise' : 'public';
 }
 
+/**
+ * A stand-in sector_identifier_uri for a pairwise app whose redirect URIs name several hosts:
+ * oidc-provider refuses such an app without one (OIDC Core §8.1). It is never fetched
+ * (sectorIdentifierUriValidate is off; the server fetches no client-supplied URL) nor used:
+ * the sector of such an app is its own client_id (src/oidc/pairwise-subject.ts).
+ */
+export const standInSectorUri = (clientId: string) => `https://sector.invalid/${encodeURIComponent(clientId)}`;
+
+/** subject_type (and the stand-in sector URI where needed) for the metadata oidc-provider receives. */
+export function subjectMetadataFor(md: Record<string, unknown>, firstParty: boolean): Record<string, unknown> {
+  if (subjectTypeFor(md, firstParty) === 'public') return { subject_type: 'public' };
+  const hosts = new Set((md.redirect_uris as unknown[]).map((uri) => (typeof uri === 'string' ? (URL.parse(uri)?.host ?? '') : '')));
+  return { subject_type: 'pairwise', ...(hosts.size > 1 ? { sector_identifier_uri: standInSectorUri(String(md.client_id)) } : {}) };
+}
+
 /** Splits a scope string into the OpenID scopes oidc-provider knows and API scopes (enforced by Latchkey). */
 export const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 

@@ -1,7 +1,7 @@
 import type { Encryptor } from '../crypto/encryption.ts';
 import type { Database } from '../storage/database.ts';
 import { storableText } from '../storage/sql.ts';
-import { subjectTypeFor } from './client-rules.ts';
+import { subjectMetadataFor } from './client-rules.ts';
 
 export interface StoredClient {
   /** What oidc-provider receives: validated metadata plus the decrypted secret. */
@@ -63,7 +63,9 @@ export class ClientStore {
     });
     if (!row) return null;
     const metadata: Record<string, unknown> = { ...(row.metadata as Record<string, unknown>), client_id: row.id };
-    metadata.subject_type = subjectTypeFor(metadata, row.firstParty);
+    // Decided on every load (an edit may change the hosts); a stored sector_identifier_uri can only be a stale stand-in.
+    delete metadata.sector_identifier_uri;
+    Object.assign(metadata, subjectMetadataFor(metadata, row.firstParty));
     if (row.secretEncrypted) metadata.client_secret = this.encryptor.decrypt(row.secretEncrypted, secretContext(row.id));
     return {
       metadata,

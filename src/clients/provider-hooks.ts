@@ -5,7 +5,7 @@
  * secret encrypted, owner recorded), the secret-rotation grace period, a clear answer for
  * suspended clients, CORS origins of single-page apps and per-client token counts.
  */
-import { constantTimeEqual } from '../http/constant-time.ts';
+import { constantTimeEqual } from '../crypto/constant-time.ts';
 import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -13,7 +13,7 @@ import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { storedTokenId } from '../storage/oidc-adapter.ts';
 import { deleteClient } from './client-registry.ts';
-import { clientMetadataProblem, clientTypeOf, newClientId, originProblem, SERVER_OWNED_PREFIX, splitScope } from './client-rules.ts';
+import { clientMetadataProblem, clientTypeOf, newClientId, originProblem, SERVER_OWNED_PREFIX, splitScope, standInSectorUri, subjectMetadataFor } from './client-rules.ts';
 import { secretContext } from './client-store.ts';
 import { recordTokenIssued } from './usage.ts';
 
@@ -49,6 +49,8 @@ export function registrationFeatures(services: Services): Pick<NonNullable<Confi
          * registration the token's use limit and owner.
          */
         [REGISTRATION_POLICY]: async (ctx: KoaContextWithOIDC, properties: Record<string, unknown>) => {
+          // An RFC 7592 update may echo the stand-in sector URI it was shown (client-rules.ts); it is Latchkey's, not the client's.
+          if (properties.sector_identifier_uri === standInSectorUri(String(properties.client_id))) delete properties.sector_identifier_uri;
           const problem = clientMetadataProblem(properties);
           if (problem) throw metadataError(problem);
           const { oidc, api } = splitScope(properties.scope);
@@ -57,7 +59,7 @@ export function registrationFeatures(services: Services): Pick<NonNullable<Confi
           if (unknown.length) throw new errors.InvalidClientMetadata(`scope contains unknown value(s): ${unknown.join(', ')}`);
           if (clientTypeOf(properties) === 'service' && oidc.length) throw new errors.InvalidClientMetadata('client_credentials clients cannot ask for OpenID scopes');
           // A registered app is never first-party: the answer says pairwise, as the client store decides (client-rules.ts subjectTypeFor).
-          if (clientTypeOf(properties) !== 'service') properties.subject_type = 'pairwise';
+          if (clientTypeOf(properties) !== 'service') Object.assign(properties, subjectMetadataFor(properties, false));
           // oidc-provider only knows OpenID scopes; API scopes are Latchkey's (client_scope table).
           if (oidc.length) properties.scope = oidc.join(' ');
           else delete properties.scope;

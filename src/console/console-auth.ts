@@ -15,7 +15,7 @@ import { consoleErrorPage } from './console-page.ts';
  *   - no session: GET starts sign-in; anything else is 401;
  *   - not an admin: 403, before any second factor is asked for (a non-admin is not made to enrol one);
  *   - an admin signed in with a password only: GET asks the authorization endpoint for the MFA
- *     acr, which is step-up (src/interactions/step-up.ts: the second factor, or its enrolment);
+ *     acr, which is step-up (src/oidc/step-up.ts: the second factor, or its enrolment);
  *     a change is refused (403) — it never silently runs on a one-factor session;
  *   - every change (POST) carries the form's CSRF token, bound to the session.
  * The admin is then `ctx.state.admin`; every change the console makes names them as the actor.

@@ -37,7 +37,7 @@ export function createEncryptor(key: Buffer): Encryptor {
 /**
  * Development convenience: without ENCRYPTION_KEY, a key is generated once into
  * DATA_DIR/encryption.key, readable by the owner only. Production refuses to start instead;
- * src/crypto/key-check.ts decides whether generating one is allowed (never for a database that
+ * src/keys/key-check.ts decides whether generating one is allowed (never for a database that
  * already holds secrets).
  */
 export const developmentKeyFile = (dataDir: string) => path.join(dataDir, 'encryption.key');

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { constantTimeEqual } from './constant-time.ts';
+import { constantTimeEqual } from '../crypto/constant-time.ts';
 
 /**
  * Synchronizer tokens for our forms: an HMAC of something only this browser's flow knows

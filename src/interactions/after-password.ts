@@ -5,7 +5,7 @@ import type { Services } from '../context.ts';
 import { finishSignIn } from './finish-sign-in.ts';
 import type { Interaction } from './interaction-deps.ts';
 import { savePending } from './pending-second-factor.ts';
-import { appWantsMfa } from './step-up.ts';
+import { appWantsMfa } from '../oidc/step-up.ts';
 
 /**
  * After a correct password: finish, or go on to the second step (or to enrolment). The user

@@ -2,7 +2,7 @@ import type { Middleware } from 'koa';
 import type { EnrolmentOwner } from '../accounts/totp.ts';
 import type { Services } from '../context.ts';
 import { sendJsonRefusal, sendRefusalPage } from '../http/html-page.ts';
-import { getEphemeral, putEphemeral, takeEphemeral } from './ephemeral-store.ts';
+import { getEphemeral, putEphemeral, takeEphemeral } from '../storage/ephemeral-store.ts';
 import { interactionState, type Interaction } from './interaction-deps.ts';
 
 /**

@@ -9,7 +9,7 @@ import { describeIdentityScopes } from './consent-model.ts';
 import { interactionState, type Interaction, type InteractionDeps } from './interaction-deps.ts';
 import { loadPending, savePending, type Pending } from './pending-second-factor.ts';
 import { renderSecondFactorPage } from './second-factor-page.ts';
-import { STEP_UP_REASON } from './step-up.ts';
+import { STEP_UP_REASON } from '../oidc/step-up.ts';
 
 /**
  * GET /interaction/:uid: the page for the open prompt — the pending second step if there is one,

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Services } from '../context.ts';
-import { bearerToken, constantTimeEqual } from '../http/constant-time.ts';
+import { bearerToken, constantTimeEqual } from '../crypto/constant-time.ts';
 import { migrationStatus } from '../storage/migrator.ts';
 import type { Metrics } from './metrics.ts';
 

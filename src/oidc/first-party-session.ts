@@ -22,7 +22,7 @@ export async function signedInUser(services: Services, holder: ProviderHolder, c
 
 /**
  * Redirects to the authorization endpoint; `base` is the pages' path, whose `/callback` receives
- * the answer. `acrValues` asks for an authentication level (the MFA acr: step-up, src/interactions/step-up.ts).
+ * the answer. `acrValues` asks for an authentication level (the MFA acr: step-up, src/oidc/step-up.ts).
  */
 export function startSignIn(services: Services, ctx: Context, base: string, stateCookie: string, options: { acrValues?: string } = {}): void {
   const state = randomBytes(16).toString('base64url');

@@ -3,7 +3,7 @@ import type { ClientStore } from '../clients/client-store.ts';
 import { SIGNING_ALGORITHMS } from '../keys/signing-keys.ts';
 import { LIST_SIZE, positionState, statusListPath, type StatusPosition } from '../revocation/token-status.ts';
 import type { SqlClient } from '../storage/sql.ts';
-import { ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
 import { introspectionAllowedPolicy } from './introspection-policy.ts';
 import { isPairwiseAccessToken, SUBJECT_TYPE_CLAIM } from './pairwise-access-token.ts';
 

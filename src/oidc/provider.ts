@@ -5,11 +5,11 @@ import { clientBasedCORS, extraClientMetadata, installClientHooks, registrationC
 import { explainError } from '../http/error-explanations.ts';
 import { renderView } from '../http/views.ts';
 import { ACR_VALUES } from '../accounts/second-factor-policy.ts';
-import { authenticationClaims, interactionPolicyWithStepUp, withRequireMfaMetadata } from '../interactions/step-up.ts';
+import { authenticationClaims, interactionPolicyWithStepUp, withRequireMfaMetadata } from './step-up.ts';
 import { withStatusClaim } from '../revocation/status-claim.ts';
 import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adapter.ts';
 import { CLAIMS_BY_SCOPE, findAccountFor } from './account-claims.ts';
-import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
+import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
 import { challengeFailedClientAuthentication } from './client-authentication-challenge.ts';
 import { jwksCacheControl } from './jwks-cache-control.ts';
 import { introspectionAllowedPolicy } from './introspection-policy.ts';
@@ -48,6 +48,8 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
     // (client_store sets subject_type); src/oidc/pairwise-subject.ts, docs/protect-your-api.md.
     subjectTypes: ['public', 'pairwise'],
     pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(accountId, sectorOf(client)),
+    // The only sector_identifier_uri is Latchkey's stand-in for multi-host apps (client-rules.ts): never fetched.
+    sectorIdentifierUriValidate: () => false,
     scopes: ['openid', 'profile', 'email', 'offline_access'],
     claims: { ...(CLAIMS_BY_SCOPE as Record<string, string[]>), acr: null, amr: null, auth_time: null, sid: null },
     acrValues: ACR_VALUES,

@@ -3,7 +3,7 @@ import { importJWK, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type { Services } from '../context.ts';
 import type { Route } from '../http/route-table.ts';
 import { loadSigningJwks } from '../keys/signing-keys.ts';
-import { ACCOUNT_CONSOLE_CLIENT_ID } from '../oidc/account-console-client.ts';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
 import { compressStatusList, createStatusList, setStatus, STATUS_INVALID } from '../resource-server/status-list-bits.ts';
 import { lastListNumber, LIST_SIZE, purgeExpiredPositions, revokedIndexes, statusListPath } from './token-status.ts';
 

@@ -1,5 +1,5 @@
-import type { SqlClient } from '../storage/sql.ts';
-import { storedTokenId } from '../storage/stored-ids.ts';
+import type { SqlClient } from './sql.ts';
+import { storedTokenId } from './stored-ids.ts';
 
 /**
  * Short-lived server-side state of Latchkey's own (second-factor step pending for an

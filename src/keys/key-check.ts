@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { ConfigError, type Config } from '../config/config.ts';
-import { secretContext } from '../keys/shared-secrets.ts';
-import { keyContext } from '../keys/signing-keys.ts';
+import { secretContext } from './shared-secrets.ts';
+import { keyContext } from './signing-keys.ts';
 import type { SqlClient } from '../storage/sql.ts';
-import { createDevelopmentKey, createEncryptor, developmentKeyFile, readDevelopmentKey, type Encryptor } from './encryption.ts';
+import { createDevelopmentKey, createEncryptor, developmentKeyFile, readDevelopmentKey, type Encryptor } from '../crypto/encryption.ts';
 
 /**
  * One database, one encryption key. Every process that opens the database (server instances,
