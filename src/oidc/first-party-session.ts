@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import { findUserById, type User } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
-import { ACCOUNT_CONSOLE_CLIENT_ID } from './account-console-client.ts';
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
 import type { ProviderHolder } from './provider-holder.ts';
 
 /**
