@@ -1,0 +1,84 @@
+/**
+ * The operator commands over the admin libraries (issue 14): user list|show|enable|
+ * reset-factors|sign-out|delete, api show|delete, client update — --help, --json, bad input
+ * (exit 2 naming the problem), unknown ids, and the same effects as the admin API.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+
+const PASSWORD = 'correct horse battery staple';
+const API = 'https://ledger.example.com/api';
+let latchkey: Latchkey;
+
+async function fails(args: string[], code: number, message: RegExp) {
+  const result = await latchkey.cli([...args, '--json']);
+  assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+  assert.match(JSON.parse(result.stderr).error, message);
+}
+
+before(async () => {
+  latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
+  for (const name of ['root', 'ada', 'adam', 'bea']) {
+    await latchkey.cliJson(['user', 'create', '--email', `${name}@example.com`, '--password-stdin', ...(name === 'root' ? ['--role', 'admin'] : [])], { stdin: PASSWORD });
+  }
+});
+after(async () => latchkey?.stop());
+
+test('every new command has --help', async () => {
+  for (const command of ['user list', 'user show', 'user enable', 'user reset-factors', 'user sign-out', 'user delete', 'api show', 'api delete', 'client update']) {
+    const help = await latchkey.cli([...command.split(' '), '--help']);
+    assert.equal(help.code, 0, command);
+    assert.match(help.stdout, new RegExp(`Usage: latchkey ${command}`));
+    assert.match(help.stdout, /--json/);
+  }
+});
+
+test('user list pages by e-mail prefix; user show, enable, reset-factors, sign-out, delete', async () => {
+  const page = await latchkey.cliJson(['user', 'list', '--query', 'ad', '--limit', '1']);
+  assert.deepEqual(page.users.map((u: any) => u.email), ['ada@example.com']);
+  const next = await latchkey.cliJson(['user', 'list', '--query', 'ad', '--cursor', page.next]);
+  assert.deepEqual(next.users.map((u: any) => u.email), ['adam@example.com']);
+  await fails(['user', 'list', '--limit', '0'], 2, /--limit/);
+
+  const shown = await latchkey.cliJson(['user', 'show', 'bea@example.com']);
+  assert.equal(shown.email, 'bea@example.com');
+  assert.equal(shown.factors.totp, false);
+  assert.equal((await latchkey.cliJson(['user', 'show', shown.id])).email, 'bea@example.com', 'by id too');
+  await fails(['user', 'show', 'nobody@example.com'], 2, /no user/);
+  await fails(['user', 'show'], 2, /required/);
+
+  await latchkey.cliJson(['user', 'disable', '--email', 'bea@example.com']);
+  assert.equal((await latchkey.cliJson(['user', 'show', 'bea@example.com'])).disabled, true);
+  assert.equal((await latchkey.cliJson(['user', 'enable', 'bea@example.com'])).status, 'active');
+  assert.equal((await latchkey.cliJson(['user', 'show', 'bea@example.com'])).disabled, false);
+  assert.deepEqual((await latchkey.cliJson(['user', 'reset-factors', 'bea@example.com'])).removed, { totp: false, passkeys: 0, recovery_codes: 0 });
+  assert.equal((await latchkey.cliJson(['user', 'sign-out', 'bea@example.com'])).sessions_ended, 0);
+  assert.equal((await latchkey.cliJson(['user', 'delete', 'bea@example.com'])).deleted, true);
+  await fails(['user', 'show', 'bea@example.com'], 2, /no user/);
+  await fails(['user', 'delete', 'root@example.com'], 2, /last enabled admin/);
+  const plain = await latchkey.cli(['user', 'show', 'ada@example.com']);
+  assert.equal(plain.code, 0);
+  assert.match(plain.stdout, /^email: ada@example.com$/m);
+});
+
+test('api show and delete; client update through the client rules', async () => {
+  await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read']);
+  const shown = await latchkey.cliJson(['api', 'show', API]);
+  assert.equal(shown.audience, API);
+  assert.deepEqual(shown.scopes.map((s: any) => s.name), ['ledger:read']);
+  await fails(['api', 'show', 'https://none.example.com'], 2, /no API/);
+
+  const client = await latchkey.cliJson(['client', 'create', '--name', 'Books', '--type', 'web', '--redirect-uri', 'https://books.example.com/cb', '--scope', 'openid ledger:read']);
+  const updated = await latchkey.cliJson(['client', 'update', client.client_id, '--name', 'Books 2', '--redirect-uri', 'https://books.example.com/cb2', '--scope', 'openid']);
+  assert.equal(updated.name, 'Books 2');
+  assert.deepEqual(updated.metadata.redirect_uris, ['https://books.example.com/cb2']);
+  assert.deepEqual(updated.api_scopes, []);
+  await fails(['client', 'update', client.client_id, '--redirect-uri', 'http://books.example.com/cb'], 2, /redirect/i);
+  await fails(['client', 'update', client.client_id, '--cors-origin', 'https://books.example.com'], 2, /single-page/);
+  await fails(['client', 'update', client.client_id], 2, /nothing to change/);
+  await fails(['client', 'update', 'no-such-client', '--name', 'x'], 2, /no client/);
+
+  assert.equal((await latchkey.cliJson(['api', 'delete', API])).deleted, true);
+  await fails(['api', 'delete', API], 2, /no API/);
+});
