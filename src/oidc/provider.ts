@@ -10,6 +10,7 @@ import { withStatusClaim } from '../revocation/status-claim.ts';
 import { createOidcAdapterFactory, latestGrantIdFor } from '../storage/oidc-adapter.ts';
 import { CLAIMS_BY_SCOPE, findAccountFor } from './account-claims.ts';
 import { accountConsoleClient, ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
+import { providerClientSource } from '../clients/provider-client-source.ts';
 import { challengeFailedClientAuthentication } from './client-authentication-challenge.ts';
 import { jwksCacheControl } from './jwks-cache-control.ts';
 import { introspectionAllowedPolicy } from './introspection-policy.ts';
@@ -32,7 +33,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
   const pairwiseSubject = pairwiseSubjects(keys.pairwiseSecret);
 
   const configuration: Configuration = {
-    adapter: createOidcAdapterFactory(services.db.sql, clients, registrationClientStore(services)),
+    adapter: createOidcAdapterFactory(services.db.sql, providerClientSource(clients), registrationClientStore(services)),
     clients: [accountConsoleClient(config.issuer)],
     jwks: { keys: keys.jwks as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {

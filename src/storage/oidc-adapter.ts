@@ -1,6 +1,5 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import Provider, { errors } from 'oidc-provider';
-import type { ClientStore } from '../clients/client-store.ts';
 import { createPayloadReads, forgetPrefetchedGrant, prefetchGrant, toPayload, type PayloadReads } from './payload-reads.ts';
 import { createRefreshRotation, type RefreshRotation } from './refresh-rotation.ts';
 import { storableText, type SqlClient } from './sql.ts';
@@ -26,7 +25,16 @@ export interface ClientWriter {
   destroy(clientId: string): Promise<void>;
 }
 
-export function createOidcAdapterFactory(sql: SqlClient, clients: ClientStore, writer?: ClientWriter) {
+/**
+ * Where oidc-provider's Client model reads from: the client registry, which decides what
+ * oidc-provider may see (src/clients/provider-client-source.ts: suspended and unapproved
+ * clients). `route` names the oidc-provider route of the current request, read only if needed.
+ */
+export interface ClientSource {
+  find(clientId: string, route: () => string | undefined): Promise<Record<string, unknown> | undefined>;
+}
+
+export function createOidcAdapterFactory(sql: SqlClient, clients: ClientSource, writer?: ClientWriter) {
   const reads = createPayloadReads(sql);
   const rotation = createRefreshRotation(sql);
   return (model: string): Adapter => {
@@ -122,25 +130,19 @@ async function findOne(sql: SqlClient, where: string, params: unknown[]): Promis
 }
 
 /**
- * Clients come from the client registry (Prisma tables + cache). A suspended client (or one
- * awaiting approval) is not found, so every endpoint answers invalid_client for it — except
- * RFC 7592 management with its registration access token, so its owner can still read or delete it.
+ * The oidc-provider route of the current request, from its request store (Provider.ctx is an
+ * AsyncLocalStorage getter; undefined outside a request).
  */
-const MANAGEMENT_ROUTES = new Set(['client', 'client_update', 'client_delete']);
+const currentRoute = () => (Provider as unknown as { ctx?: { oidc?: { route?: string } } }).ctx?.oidc?.route;
 
-function clientAdapter(clients: ClientStore, writer?: ClientWriter): Adapter {
+/** Clients come from the client registry (Prisma tables + cache); DCR writes go to `writer`. */
+function clientAdapter(clients: ClientSource, writer?: ClientWriter): Adapter {
   const readOnly = async () => {
     throw new Error('clients are managed through the client registry');
   };
   return {
     async find(id: string) {
-      const client = await clients.find(id);
-      if (!client) return undefined;
-      if (client.suspended || client.approvalPending) {
-        const route = (Provider as unknown as { ctx?: { oidc?: { route?: string } } }).ctx?.oidc?.route;
-        if (!route || !MANAGEMENT_ROUTES.has(route)) return undefined;
-      }
-      return client.metadata as AdapterPayload;
+      return (await clients.find(id, currentRoute)) as AdapterPayload | undefined;
     },
     upsert: writer ? (id: string, payload: AdapterPayload) => writer.upsert(id, payload as Record<string, unknown>) : readOnly,
     consume: readOnly,

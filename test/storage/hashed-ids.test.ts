@@ -13,7 +13,7 @@ import { after, test } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { AdapterPayload } from 'oidc-provider';
-import type { ClientStore } from '../../src/clients/client-store.ts';
+import type { ClientSource } from '../../src/storage/oidc-adapter.ts';
 import { createOidcAdapterFactory } from '../../src/storage/oidc-adapter.ts';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../src/storage/migrator.ts';
 import { sqlFromPglite, sqlFromPgPool, type SqlClient } from '../../src/storage/sql.ts';
@@ -93,7 +93,7 @@ test('rows written before the upgrade are hashed by the migration and still foun
   const { rows } = await sql.query<{ id: string }>("SELECT id FROM oidc_payload WHERE model = 'RefreshToken'");
   assert.equal(rows[0]!.id, storedTokenId(refresh), 'the SQL hash is the one Node computes');
 
-  const adapter = createOidcAdapterFactory(sql, {} as ClientStore);
+  const adapter = createOidcAdapterFactory(sql, {} as ClientSource);
   const found = (await adapter('RefreshToken').find(refresh)) as AdapterPayload;
   assert.equal(found.jti, refresh, 'jti is given back');
   assert.equal(found.grantId, 'grant-1');
@@ -111,7 +111,7 @@ test('rows written before the upgrade are hashed by the migration and still foun
 test('what the adapter writes holds no bearer value, and a stored key is never taken as already hashed', async () => {
   const sql = await openDatabase();
   await migrate(sql);
-  const adapter = createOidcAdapterFactory(sql, {} as ClientStore);
+  const adapter = createOidcAdapterFactory(sql, {} as ClientSource);
   const now = Math.floor(Date.now() / 1000);
   const code = 'code-0123456789abcdefghijklmnopqrstuvwxyzAB';
   await adapter('AuthorizationCode').upsert(code, { jti: code, kind: 'AuthorizationCode', iat: now, exp: now + 60, grantId: 'g' }, 60);
