@@ -29,7 +29,7 @@ import { PORTAL_BASE, portalRoutes } from './portal/routes.ts';
 import { STATUS_LIST_ROUTES, statusListFeed } from './revocation/status-list-feed.ts';
 import { purgeAuditEvents, recordAuditEvents } from './security/audit-log.ts';
 import { createCredentialAttempts, type CredentialAttempts } from './security/credential-attempts.ts';
-import { createOAuthGuard } from './security/oauth-guard.ts';
+import { createOAuthGuard } from './oidc/oauth-guard.ts';
 import { emitProviderEvents } from './security/provider-events.ts';
 import { RateLimits } from './security/rate-limits.ts';
 import { Suspensions } from './security/suspensions.ts';

@@ -1,5 +1,5 @@
 import type { Services } from '../context.ts';
-import { describeAccess, describeIdentityScopes } from '../interactions/consent-model.ts';
+import { describeAccess, describeIdentityScopes } from '../apis/consent-model.ts';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
 import { listGrantsOfAccount, revokeGrant } from '../storage/oidc-adapter.ts';
 import { appsLastUsed, forgetAppUse } from './app-last-used.ts';

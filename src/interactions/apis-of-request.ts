@@ -1,5 +1,5 @@
 import type { Services } from '../context.ts';
-import { requestedApis, type ApiRequest } from './consent-model.ts';
+import { requestedApis, type ApiRequest } from '../apis/consent-model.ts';
 import type { Interaction } from './interaction-deps.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { Grant } from 'oidc-provider';
-import type { ApiRequest, AccessChoice } from './consent-model.ts';
+import type { ApiRequest, AccessChoice } from '../apis/consent-model.ts';
 import { CLAIMS_BY_SCOPE } from '../oidc/account-claims.ts';
-import { grantableClaims, resolveChoice } from './consent-model.ts';
+import { grantableClaims, resolveChoice } from '../apis/consent-model.ts';
 
 const split = (s: string | undefined) => new Set((s ?? '').split(' ').filter(Boolean));
 

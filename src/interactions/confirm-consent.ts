@@ -3,7 +3,7 @@ import { sendRefusalPage } from '../http/html-page.ts';
 import { requestFields } from '../security/security-events.ts';
 import { apisOfRequest } from './apis-of-request.ts';
 import { applyConsent } from './apply-consent.ts';
-import type { AccessChoice } from './consent-model.ts';
+import type { AccessChoice } from '../apis/consent-model.ts';
 import { interactionState, type InteractionDeps } from './interaction-deps.ts';
 import { saveInteractionResult, seeOther } from './interaction-result.ts';
 

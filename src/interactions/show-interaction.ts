@@ -5,7 +5,7 @@ import { csrfToken } from '../http/csrf.ts';
 import { sendPage, sendRefusalPage } from '../http/html-page.ts';
 import { apisOfRequest } from './apis-of-request.ts';
 import type { ClientView } from './client-view.ts';
-import { describeIdentityScopes } from './consent-model.ts';
+import { describeIdentityScopes } from '../apis/consent-model.ts';
 import { interactionState, type Interaction, type InteractionDeps } from './interaction-deps.ts';
 import { loadPending, savePending, type Pending } from './pending-second-factor.ts';
 import { renderSecondFactorPage } from './second-factor-page.ts';

@@ -1,5 +1,5 @@
 import type { Services } from '../context.ts';
-import { CLOCK_TOLERANCE } from '../oidc/provider.ts';
+import { CLOCK_TOLERANCE } from '../config/clock-tolerance.ts';
 import { rotateSigningKeys, signingOrder, type RotationResult } from './signing-keys.ts';
 
 /**

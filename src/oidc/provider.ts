@@ -20,9 +20,7 @@ import { pairwiseSubjects, sectorOf } from './pairwise-subject.ts';
 import { introspectJwtAccessTokens } from './jwt-introspection-route.ts';
 import { defaultResourceFor, resourceServerInfo } from './resources.ts';
 import { answerUnauthorizedClientForGrantType } from './unauthorized-client-grant-type.ts';
-
-/** Seconds of clock skew tolerated between Latchkey and its clients. */
-export const CLOCK_TOLERANCE = 5;
+import { CLOCK_TOLERANCE } from '../config/clock-tolerance.ts';
 
 /**
  * The whole oidc-provider configuration in one place. OAuth 2.1 profile: code flow only,

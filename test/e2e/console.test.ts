@@ -22,6 +22,8 @@ const COUNTED = ['token.issued', 'signin.success', 'signin.failure', 'signin.mfa
 let latchkey: Latchkey;
 let browser: Browser;
 let admin: { context: BrowserContext; page: Page; email: string; id: string };
+/** Admins other than `admin`, created by the tests */
+const otherAdmins: string[] = [];
 
 const screenshot = (page: Page, name: string) => page.screenshot({ path: path.join(repoRoot, 'docs/images', `console-${name}.png`), fullPage: true });
 
@@ -146,6 +148,7 @@ describe('who may use the console', () => {
 
   test('an admin signed in with a password only is sent to step-up, and a change on that session is refused', async () => {
     const user = await newUser('newadmin', ['admin']);
+    otherAdmins.push(user.email);
     const { context, page } = await signInToConsole(user.email);
     // Step-up: the authorization endpoint asks for the MFA level; with no factor yet, enrolment.
     await page.waitForSelector('img.qr');
@@ -392,6 +395,106 @@ describe('security', () => {
     await screenshot(page, 'keys');
     const rotated = await waitFor('the rotation event', async () => (await auditWindow()).find((e) => e.type === 'keys.rotated'));
     assert.equal(rotated.actor, admin.id);
+  });
+});
+
+describe('users', () => {
+  test('search by e-mail pages; disable, enable, reset factors, sign out everywhere and delete, each audited with the admin', async () => {
+    const { page } = admin;
+    const people = [];
+    for (let i = 0; i < 3; i++) people.push(await newUser(`zed${i}`));
+    await page.goto(`${latchkey.issuer}/admin/users?q=zed&limit=2`);
+    const seen: string[] = [];
+    for (;;) {
+      seen.push(...(await page.locator('#users tbody tr a').allInnerTexts()));
+      if (!(await page.locator('#next-page').count())) break;
+      await Promise.all([page.waitForNavigation(), page.click('#next-page')]);
+    }
+    assert.deepEqual(seen, people.map((p) => p.email).sort());
+    await screenshot(page, 'users');
+
+    // A user signed in somewhere, with an authenticator app.
+    const target = people[0]!;
+    const context = await browser.newContext();
+    const their = await context.newPage();
+    await their.goto(`${latchkey.issuer}/account`);
+    await submitPassword(their, target.email);
+    await context.close();
+    await page.goto(`${latchkey.issuer}/admin/users?q=${encodeURIComponent(target.email)}`);
+    await Promise.all([page.waitForNavigation(), page.click('#users tbody tr a')]);
+    const userId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop()!);
+    assert.equal(await page.locator('#user-sessions').innerText(), '1');
+    await screenshot(page, 'user');
+
+    await Promise.all([page.waitForNavigation(), page.click('#sign-out-user button')]);
+    assert.equal(await page.locator('#user-sessions').innerText(), '0');
+    await Promise.all([page.waitForNavigation(), page.click('#disable-user button')]);
+    assert.equal(await page.locator('#user-status').getAttribute('data-status'), 'disabled');
+    await Promise.all([page.waitForNavigation(), page.click('#enable-user button')]);
+    assert.equal(await page.locator('#user-status').getAttribute('data-status'), 'active');
+    await Promise.all([page.waitForNavigation(), page.click('#reset-factors button')]);
+    assert.equal(await page.locator('#user-totp').innerText(), 'off');
+    await page.fill('#delete-user input[name=confirm]', 'someone-else@example.com');
+    const [refused] = await Promise.all([page.waitForNavigation(), page.click('#delete-user button')]);
+    assert.equal(refused!.status(), 400);
+    await page.goBack();
+    await page.fill('#delete-user input[name=confirm]', target.email.toUpperCase());
+    await Promise.all([page.waitForNavigation(), page.click('#delete-user button')]);
+    assert.equal(new URL(page.url()).pathname, '/admin/users');
+    assert.equal((await admin.context.request.get(`${latchkey.issuer}/admin/users/${userId}`, { headers: { accept: 'text/html' } })).status(), 404);
+    const events = await waitFor('the user events', async () => {
+      const found = (await auditWindow()).filter((e) => e.userId === userId && e.actor === admin.id).map((e) => e.type);
+      return ['user.signed_out_everywhere', 'user.disabled', 'user.enabled', 'factor.reset', 'account.deleted'].every((t) => found.includes(t)) ? found : undefined;
+    });
+    assert.ok(events.length >= 5);
+    // The last enabled admin cannot disable themselves away: the library refuses, a 409 page.
+    await page.goto(`${latchkey.issuer}/admin/users/${encodeURIComponent(admin.id)}`);
+    for (const email of otherAdmins) await latchkey.cliJson(['user', 'disable', '--email', email]);
+    const [lastAdmin] = await Promise.all([page.waitForNavigation(), page.click('#disable-user button')]);
+    assert.equal(lastAdmin!.status(), 409);
+  });
+});
+
+describe('APIs', () => {
+  test('an API is created with its introspection secret shown once, edited, and deleted', async () => {
+    const { page } = admin;
+    const audience = 'https://billing.example.com/api';
+    await page.goto(`${latchkey.issuer}/admin/apis/new`);
+    await page.fill('#api-name', 'Billing');
+    await page.fill('#api-audience', audience);
+    await page.fill('#api-scopes', 'billing:read=read See invoices\nbilling:write=write Pay invoices');
+    await page.fill('#api-machine', 'billing:read');
+    await Promise.all([page.waitForNavigation(), page.click('#create-api button[type=submit]')]);
+    const secret = await page.inputValue('#introspection-secret');
+    assert.ok(secret.length >= 40);
+    assert.equal(await page.locator('#api-scopes tr[data-scope="billing:read"] td').nth(2).innerText(), 'yes');
+    const apiPath = `/admin/apis/${(await page.locator('#update-api').getAttribute('action'))!.split('/')[3]}`;
+    await page.goto(`${latchkey.issuer}${apiPath}`);
+    assert.equal((await page.content()).includes(secret), false);
+
+    await page.fill('#edit-name', 'Billing v2');
+    await page.fill('#edit-ttl', '300');
+    await page.uncheck('#update-api input[name=machine_scope][value="billing:read"]');
+    await page.fill('#edit-add', 'billing:export=read Export invoices');
+    await Promise.all([page.waitForNavigation(), page.click('#update-api button[type=submit]')]);
+    assert.equal(await page.locator('h1').innerText(), 'Billing v2');
+    assert.equal(await page.locator('#api-scopes tr[data-scope="billing:read"] td').nth(2).innerText(), 'no');
+    assert.equal(await page.locator('#api-scopes tr[data-scope="billing:export"]').count(), 1);
+    const cli = (await latchkey.cliJson(['api', 'list'])).find((a: { audience: string }) => a.audience === audience);
+    assert.equal(cli.name, 'Billing v2');
+    await page.fill('#edit-add', 'not a scope line');
+    const [bad] = await Promise.all([page.waitForNavigation(), page.click('#update-api button[type=submit]')]);
+    assert.equal(bad!.status(), 400);
+
+    await page.goto(`${latchkey.issuer}/admin/apis`);
+    await screenshot(page, 'apis');
+
+    await page.goto(`${latchkey.issuer}${apiPath}`);
+    await Promise.all([page.waitForNavigation(), page.click('#delete-api button')]);
+    assert.equal(new URL(page.url()).pathname, '/admin/apis');
+    assert.equal(await page.locator(`#apis tr[data-audience="${audience}"]`).count(), 0);
+    const deleted = await waitFor('the deletion event', async () => (await auditWindow()).find((e) => e.type === 'api.deleted' && e.details?.audience === audience));
+    assert.equal(deleted.actor, admin.id);
   });
 });
 

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ApiInfo } from '../../src/apis/api-store.ts';
 import { redirectUriProblem, type RedirectUriKind } from '../../src/clients/redirect-uri-rules.ts';
-import { describeAccess, describeIdentityScopes, requestedApis, resolveChoice, type ApiRequest } from '../../src/interactions/consent-model.ts';
+import { describeAccess, describeIdentityScopes, requestedApis, resolveChoice, type ApiRequest } from '../../src/apis/consent-model.ts';
 
 describe('redirectUriProblem: accepted', () => {
   const accepted: Array<[string, RedirectUriKind[]]> = [
