@@ -1,4 +1,4 @@
-import type { ApiInfo, ApiScopeInfo } from '../apis/api-store.ts';
+import type { ApiInfo, ApiScopeInfo } from './api-store.ts';
 
 /** What the user is asked to allow for one API. */
 export interface ApiRequest {

@@ -2,11 +2,11 @@ import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import { bufferedBody } from '../http/edge-input.ts';
-import { basicChallenge } from '../oidc/client-authentication-challenge.ts';
-import { PROVIDER_PATHS } from '../oidc/provider-routes.ts';
-import { keyOf, type RateLimits } from './rate-limits.ts';
-import { requestFields } from './security-events.ts';
-import { clientIpSubject, secondsLeft, type SuspensionKind, type Suspensions } from './suspensions.ts';
+import { basicChallenge } from './client-authentication-challenge.ts';
+import { PROVIDER_PATHS } from './provider-routes.ts';
+import { keyOf, type RateLimits } from '../security/rate-limits.ts';
+import { requestFields } from '../security/security-events.ts';
+import { clientIpSubject, secondsLeft, type SuspensionKind, type Suspensions } from '../security/suspensions.ts';
 
 /**
  * The guard in front of oidc-provider's client endpoints: suspensions and budgets before the
