@@ -16,7 +16,9 @@ import { errorHandler } from './http/error-handler.ts';
 import { edgeInput } from './http/edge-input.ts';
 import { RouteTable, routesOfRouter } from './http/route-table.ts';
 import { securityHeaders } from './http/security-headers.ts';
-import { interactionRoutes } from './interactions/routes.ts';
+import { purgeEmailTokens } from './self-service/email-tokens.ts';
+import { selfServiceRoutes } from './self-service/routes.ts';
+import { interactionRoutes } from './interactions/router.ts';
 import { deleteRetiredKeys } from './keys/signing-keys.ts';
 import { healthRoutes } from './observability/health-routes.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -81,7 +83,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
 
   const csrfSecret = cookieKeys[0]!;
-  const mounted = mountedRouters({ services, holder, csrfSecret, attempts, metrics });
+  const mounted = mountedRouters({ services, holder, csrfSecret, attempts, limits, metrics });
   const routeTable = serverRouteTable(mounted);
 
   const app = new Koa({ proxy: config.trustProxyHops > 0, maxIpsCount: config.trustProxyHops });
@@ -131,9 +133,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const port = typeof address === 'object' && address ? address.port : config.port;
 
   const housekeeping = setInterval(() => {
-    Promise.all([purgeExpired(db.sql), deleteRetiredKeys(db), purgeAuditEvents(db.prisma, config.security.auditRetentionDays), suspensions.purge()])
-      .then(([rows, keys, auditEvents, oldSuspensions]) =>
-        (rows || keys || auditEvents || oldSuspensions) && logger.info({ rows, keys, auditEvents, suspensions: oldSuspensions }, 'purged expired rows'))
+    Promise.all([purgeExpired(db.sql), deleteRetiredKeys(db), purgeAuditEvents(db.prisma, config.security.auditRetentionDays), suspensions.purge(), purgeEmailTokens(db.sql)])
+      .then(([rows, keys, auditEvents, oldSuspensions, emailLinks]) =>
+        (rows || keys || auditEvents || oldSuspensions || emailLinks) && logger.info({ rows, keys, auditEvents, suspensions: oldSuspensions, emailLinks }, 'purged expired rows'))
       .catch((err) => logger.error({ err }, 'purge failed'));
   }, config.purgeIntervalSeconds * 1000);
   housekeeping.unref();
@@ -173,8 +175,8 @@ type MountedRouter = [matches: (path: string) => boolean, router: Router];
  * own paths, so token requests skip their route matching. Exported for the route-variant test,
  * which builds the same list to enumerate every route.
  */
-export function mountedRouters(deps: { services: Services; holder: ProviderHolder; csrfSecret: string; attempts: CredentialAttempts; metrics: Metrics }): MountedRouter[] {
-  const { services, holder, csrfSecret, attempts, metrics } = deps;
+export function mountedRouters(deps: { services: Services; holder: ProviderHolder; csrfSecret: string; attempts: CredentialAttempts; limits: RateLimits; metrics: Metrics }): MountedRouter[] {
+  const { services, holder, csrfSecret, attempts, limits, metrics } = deps;
   const mounted: MountedRouter[] = [
     [underPrefix('/interaction'), interactionRoutes(services, holder, csrfSecret, attempts)],
     [underPrefix('/account'), accountRoutes(services, holder, csrfSecret, attempts)],
@@ -184,7 +186,8 @@ export function mountedRouters(deps: { services: Services; holder: ProviderHolde
     // The operator console: every /admin path but the admin API's.
     [(path) => underPrefix('/admin')(path) && !underPrefix('/admin/api')(path), consoleRoutes(services, holder, csrfSecret)],
   ];
-  for (const router of [healthRoutes(services, metrics), assetRoutes()]) {
+  // Sign-up, invitations and password reset (src/self-service/): a few fixed paths.
+  for (const router of [healthRoutes(services, metrics), assetRoutes(), selfServiceRoutes(services, holder, csrfSecret, attempts, limits)]) {
     const paths = new Set(routesOfRouter(router).map((r) => r.path));
     mounted.push([(path) => paths.has(path), router]);
   }

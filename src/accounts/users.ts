@@ -15,7 +15,7 @@ export interface User {
   disabled: boolean;
 }
 
-const emailSchema = z.email().max(254);
+export const emailSchema = z.email().max(254);
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -51,8 +51,9 @@ export interface SignedInUser extends User {
 }
 
 /**
- * Password sign-in. The same answer (undefined) for an unknown e-mail, a wrong password or a
- * disabled account, and an argon2 verification in every case so timing tells nothing either.
+ * Password sign-in. The same answer (undefined) for an unknown e-mail, a wrong password, a
+ * disabled account or one whose address is not confirmed yet, and an argon2 verification in
+ * every case so timing tells nothing either.
  *
  * The hot path of every sign-in: one raw query reads the user and whether a second factor is
  * enrolled (what the sign-in step decides on next), instead of four Prisma queries.
@@ -65,7 +66,8 @@ export async function verifyPasswordSignIn(
   const email = normalizeEmail(emailInput);
   const row = email.length <= 254 && storableText(email) ? await findSignInRow(services, email) : undefined;
   const ok = await services.passwords.verify(row?.password_hash, password);
-  if (!ok || !row || row.disabled_at) return undefined;
+  // An account made by sign-up or invitation signs in once its owner has proven the address (src/self-service/).
+  if (!ok || !row || row.disabled_at || !row.email_verified) return undefined;
   if (services.passwords.needsRehash(row.password_hash)) {
     // Parameters were raised since this hash was made: upgrade it now that we know the password.
     await services.db.prisma.user.update({ where: { id: row.id }, data: { passwordHash: await services.passwords.hash(password) } });
@@ -79,13 +81,14 @@ interface SignInRow {
   password_hash: string;
   roles: string[] | string | null;
   disabled_at: Date | string | null;
+  email_verified: boolean;
   totp: boolean;
   passkey: boolean;
 }
 
 async function findSignInRow(services: Pick<Services, 'db'>, email: string): Promise<SignInRow | undefined> {
   const { rows } = await services.db.sql.query<SignInRow>(
-    `SELECT u.id, u.email, u.password_hash, u.roles, u.disabled_at,
+    `SELECT u.id, u.email, u.password_hash, u.roles, u.disabled_at, u.email_verified,
        EXISTS (SELECT 1 FROM totp_factor t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS totp,
        EXISTS (SELECT 1 FROM webauthn_credential w WHERE w.user_id = u.id) AS passkey
      FROM "user" u WHERE u.email = $1`,

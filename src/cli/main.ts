@@ -79,6 +79,16 @@ const commands: Record<string, Command> = {
       return { email: v.email, password: readStdin(), roles: v.role ?? [] };
     },
   },
+  'user invite': {
+    usage:
+      'latchkey user invite --email <e-mail> [--role admin|developer]…\n  Creates the account and e-mails its owner a link (72 hours) to choose a password (SIGNUP=invite or open; docs/end-users.md).',
+    options: { email: { type: 'string' }, role: { type: 'string', multiple: true } },
+    operation: 'user.invite',
+    input: (v) => {
+      if (!v.email) throw new InputError('--email is required');
+      return { email: v.email, roles: v.role ?? [] };
+    },
+  },
   'user disable': {
     usage: 'latchkey user disable --email <e-mail>\n  Disables a user: no sign-in, sessions ended, refresh and JWT access tokens refused (via the revocation feed).',
     options: { email: { type: 'string' } },

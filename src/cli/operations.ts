@@ -8,6 +8,7 @@ import type { ValidateClientMetadata } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { disableUser } from '../revocation/disable-user.ts';
+import { inviteUser } from '../self-service/invite.ts';
 import { rotateKeys } from '../keys/key-states.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
 import { adminCliHandlers, adminCliSchemas } from '../admin/admin-cli-operations.ts';
@@ -19,6 +20,7 @@ import { adminCliHandlers, adminCliSchemas } from '../admin/admin-cli-operations
  */
 const schemas = {
   'user.create': z.object({ email: z.string(), password: z.string(), roles: z.array(z.string()).default([]) }),
+  'user.invite': z.object({ email: z.string(), roles: z.array(z.string()).default([]) }),
   'user.disable': z.object({ email: z.string() }),
   'api.create': z.object({
     name: z.string(),
@@ -49,6 +51,7 @@ export const OPERATION_NAMES = Object.keys(schemas) as OperationName[];
 export function createOperations(services: Services, validateClientMetadata: ValidateClientMetadata, getProvider: () => Provider | undefined = () => undefined) {
   const handlers: { [K in OperationName]: (input: z.infer<(typeof schemas)[K]>) => Promise<unknown> } = {
     'user.create': (input) => createUser(services, input),
+    'user.invite': (input) => inviteUser(services, input),
     'user.disable': (input) => disableUser(services, input),
     'api.create': (input) => createApi(services, validateClientMetadata, input),
     'api.update': (input) => updateApi(services, input),

@@ -17,6 +17,7 @@ import { mountedRouters, serverRouteTable } from '../../src/server.ts';
 import type { Services } from '../../src/context.ts';
 import type { ProviderHolder } from '../../src/oidc/provider-holder.ts';
 import type { CredentialAttempts } from '../../src/security/credential-attempts.ts';
+import type { RateLimits } from '../../src/security/rate-limits.ts';
 import { basic, csrfOf, FORM, Jar, postForm, sender, startSignIn, type SignIn } from '../support/http-session.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
@@ -65,7 +66,7 @@ const login = (s: SignIn, ip: string, email: string, password: string, step = 'l
 function allRoutes() {
   const config = loadConfig({ ADMIN_API_TOKEN: ADMIN_TOKEN, METRICS_TOKEN });
   const services = { config } as unknown as Services;
-  const mounted = mountedRouters({ services, holder: {} as ProviderHolder, csrfSecret: 'x'.repeat(32), attempts: {} as CredentialAttempts, metrics: new Metrics() });
+  const mounted = mountedRouters({ services, holder: {} as ProviderHolder, csrfSecret: 'x'.repeat(32), attempts: {} as CredentialAttempts, limits: {} as RateLimits, metrics: new Metrics() });
   return serverRouteTable(mounted);
 }
 

@@ -1,0 +1,28 @@
+import type { Config } from '../config/config.ts';
+
+/**
+ * The addresses the self-service pages and e-mails use. The token travels in the query of the
+ * link (the request log records route patterns, never URLs: src/observability/request-log.ts;
+ * pages send no Referer: views/layout.eta).
+ */
+export const SIGNUP_PATH = '/signup';
+export const VERIFY_EMAIL_PATH = '/signup/verify';
+export const INVITE_PATH = '/invite';
+export const RESET_PATH = '/reset-password';
+export const RESET_CHOOSE_PATH = '/reset-password/choose';
+
+export const linkWithToken = (config: Pick<Config, 'issuer'>, path: string, token: string) => `${config.issuer}${path}?token=${token}`;
+
+/**
+ * Pure: the interaction uid a page may send the user back to, or undefined. Only the uid is
+ * taken from the request, and only in the shape oidc-provider gives uids: the path back is
+ * always built here (`/interaction/<uid>`), so no request can make it point anywhere else.
+ */
+export function returnUid(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(value) ? value : undefined;
+}
+
+/** What the sign-in page shows (views/login.eta): pass `selfServiceLinks(config)` with the page's data. */
+export function selfServiceLinks(config: Pick<Config, 'signup' | 'passwordReset'>) {
+  return { signupOpen: config.signup === 'open', passwordReset: config.passwordReset };
+}
