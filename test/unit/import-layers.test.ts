@@ -1,0 +1,174 @@
+/**
+ * The map is true (issue 12): every import in src/ goes down the declared layers, and no two
+ * folders import each other, directly or around a loop. The same table is in
+ * docs/architecture.md ("Layers"); change both together.
+ *
+ * A file's folder is its first path segment under src/ (a top-level file is its own "folder").
+ * Static `import … from`, `export … from` and dynamic `import('…')` are read, type-only ones
+ * included: a type import is coupling too. One exception: `import type` of src/context.ts, the
+ * Services bag every library is handed (types vanish at run time; context.ts itself builds
+ * the services from the libraries, so it sits above them).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src');
+
+/** Lowest first. A folder may import folders of a lower layer, and peers of its own layer (without cycles). */
+export const LAYERS: { name: string; folders: string[] }[] = [
+  { name: 'foundation', folders: ['errors.ts', 'logger.ts', 'config', 'crypto', 'resource-server'] },
+  { name: 'storage and HTTP helpers', folders: ['storage', 'http'] },
+  { name: 'libraries', folders: ['accounts', 'apis', 'clients', 'keys', 'revocation', 'security', 'mail'] },
+  { name: 'services', folders: ['context.ts'] },
+  { name: 'oidc-provider', folders: ['oidc'] },
+  { name: 'routes', folders: ['interactions', 'account', 'portal', 'admin', 'console', 'self-service', 'observability'] },
+  { name: 'server', folders: ['server.ts'] },
+  { name: 'command line', folders: ['cli'] },
+];
+
+/** The resource-server kit is published on its own (packages/resource-server): it imports nothing from the server. */
+const STANDALONE = new Set(['resource-server']);
+
+/**
+ * Known violations, each with why it is still here. Every entry is one (file, imported folder)
+ * pair: any other import against the layers fails. Remove an entry when its import is gone.
+ */
+const ALLOWED: { file: string; imports: string; reason: string }[] = [
+  {
+    file: 'server.ts',
+    imports: 'cli',
+    reason: 'the server starts the control socket (cli/control-socket.ts) and answers it from the operations table the CLI also uses (cli/operations.ts); both belong below the server (the operations in the libraries or admin/, the socket server in http/ or observability/), to move once nobody is adding operations',
+  },
+  {
+    file: 'accounts/user-queries.ts',
+    imports: 'security',
+    reason: "the console's user page reads that user's audit events here (security/audit-log.ts) while security's attempt limits read accounts' second-factor lockout: the audit read belongs with its caller in admin/",
+  },
+  {
+    file: 'clients/machine-access.ts',
+    imports: 'apis',
+    reason: 'machine access checks API scopes (type ApiInfo) while apis/ creates each API its introspection client through clients/: the ApiInfo type belongs in a module both may import',
+  },
+];
+
+interface Import {
+  file: string;
+  target: string;
+  typeOnly: boolean;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(full);
+    return entry.name.endsWith('.ts') ? [full] : [];
+  });
+}
+
+const STATIC = /^\s*(import|export)\s+(type\s+)?([\w\s{},*$]*?)\s*from\s*['"]([^'"]+)['"]/gms;
+const DYNAMIC = /import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+/** Pure: the relative imports of one file's text, with whether each is type-only. */
+export function importsOf(text: string): { specifier: string; typeOnly: boolean }[] {
+  const found: { specifier: string; typeOnly: boolean }[] = [];
+  for (const m of text.matchAll(STATIC)) {
+    const clause = m[3].trim();
+    const allTypes = /^\{[^}]*\}$/.test(clause) && clause.slice(1, -1).split(',').map((s) => s.trim()).filter(Boolean).every((s) => s.startsWith('type '));
+    found.push({ specifier: m[4], typeOnly: Boolean(m[2]) || allTypes });
+  }
+  for (const m of text.matchAll(DYNAMIC)) found.push({ specifier: m[1], typeOnly: false });
+  return found.filter((i) => i.specifier.startsWith('.'));
+}
+
+const folderOf = (file: string) => path.relative(srcDir, file).split(path.sep)[0];
+const layerOf = new Map(LAYERS.flatMap((layer, index) => layer.folders.map((folder) => [folder, index] as const)));
+
+function allImports(): Import[] {
+  return sourceFiles(srcDir).flatMap((file) =>
+    importsOf(readFileSync(file, 'utf8')).map(({ specifier, typeOnly }) => ({
+      file: path.relative(srcDir, file),
+      target: path.relative(srcDir, path.resolve(path.dirname(file), specifier)),
+      typeOnly,
+    })),
+  );
+}
+
+const isAllowed = (i: Import) => ALLOWED.some((a) => a.file === i.file && a.imports === i.target.split(path.sep)[0]);
+const crossesFolders = (i: Import) => folderOf(path.join(srcDir, i.file)) !== i.target.split(path.sep)[0];
+const exempt = (i: Import) => i.typeOnly && i.target === 'context.ts';
+
+test('every folder of src/ has a layer', () => {
+  const folders = new Set(sourceFiles(srcDir).map(folderOf));
+  const missing = [...folders].filter((f) => !layerOf.has(f));
+  assert.deepEqual(missing, [], `add these to LAYERS here and in docs/architecture.md: ${missing.join(', ')}`);
+});
+
+test('no import leaves src/, goes up a layer, or reaches into the standalone kit from outside the server', () => {
+  const wrong: string[] = [];
+  for (const i of allImports()) {
+    if (!crossesFolders(i) || exempt(i) || isAllowed(i)) continue;
+    if (i.target.startsWith('..')) {
+      wrong.push(`${i.file} imports ${i.target}, outside src/`);
+      continue;
+    }
+    const from = folderOf(path.join(srcDir, i.file));
+    const to = i.target.split(path.sep)[0];
+    if (STANDALONE.has(from)) wrong.push(`${i.file} imports ${i.target}: ${from} imports nothing from the server`);
+    else if ((layerOf.get(to) ?? -1) > (layerOf.get(from) ?? -1)) {
+      wrong.push(`${i.file} (${LAYERS[layerOf.get(from)!]?.name}) imports ${i.target} (${LAYERS[layerOf.get(to)!]?.name}), a higher layer`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+// A loop across layers needs an upward import, which the test above reports: only imports
+// between peers of one layer can close a loop it does not see.
+test('no cycle between folders', () => {
+  const edges = new Map<string, Map<string, string>>();
+  for (const i of allImports()) {
+    if (!crossesFolders(i) || exempt(i) || isAllowed(i) || i.target.startsWith('..')) continue;
+    const from = folderOf(path.join(srcDir, i.file));
+    const to = i.target.split(path.sep)[0];
+    if (layerOf.get(from) !== layerOf.get(to)) continue;
+    if (!edges.has(from)) edges.set(from, new Map());
+    if (!edges.get(from)!.has(to)) edges.get(from)!.set(to, i.file);
+  }
+  // A cycle through `from` is a path back to it; report each one once by its folders.
+  const cycles = new Set<string>();
+  const walk = (start: string, at: string, pathSoFar: string[]) => {
+    for (const [next, file] of edges.get(at) ?? []) {
+      if (next === start) {
+        const loop = [...pathSoFar, `${at} (${file})`];
+        const key = [...loop].sort().join();
+        if (![...cycles].some((c) => c.startsWith(`${key}|`))) cycles.add(`${key}|${loop.join(' → ')} → ${start}`);
+      } else if (!pathSoFar.some((p) => p.startsWith(`${next} `)) && next !== at && pathSoFar.length < 8) {
+        walk(start, next, [...pathSoFar, `${at} (${file})`]);
+      }
+    }
+  };
+  for (const folder of edges.keys()) walk(folder, folder, []);
+  assert.deepEqual([...cycles].map((c) => c.split('|')[1]), []);
+});
+
+test('importsOf reads static, re-export, type-only and dynamic imports', () => {
+  const text = [
+    "import { a } from './a.ts';",
+    "import type { B } from '../b/b.ts';",
+    "import { type C, type D } from '../c.ts';",
+    "import { type E, f } from '../e.ts';",
+    "export { g } from './g.ts';",
+    "const h = await import('../h/h.ts');",
+    "import pg from 'pg';",
+  ].join('\n');
+  assert.deepEqual(importsOf(text), [
+    { specifier: './a.ts', typeOnly: false },
+    { specifier: '../b/b.ts', typeOnly: true },
+    { specifier: '../c.ts', typeOnly: true },
+    { specifier: '../e.ts', typeOnly: false },
+    { specifier: './g.ts', typeOnly: false },
+    { specifier: '../h/h.ts', typeOnly: false },
+  ]);
+});
