@@ -1,9 +1,11 @@
 /**
  * `npm test`: the whole suite, the way CI runs it.
  *   1. type-check (tsc --noEmit, strict), then compile src/ to dist/ if it changed (scripts/build.js)
- *   2. every test file against the embedded database (PGlite)
- *   3. every test file again against a real PostgreSQL server — TEST_DATABASE_URL if given,
+ *   2. the unit tests (test/unit: pure code, or an in-memory PGlite of their own) once
+ *   3. every other test file against the embedded database (PGlite)
+ *   4. those again against a real PostgreSQL server — TEST_DATABASE_URL if given,
  *      otherwise a throwaway server started here from the machine's PostgreSQL binaries.
+ * The total time is printed at the end.
  * Browser tests need Chromium at /usr/bin/chromium (or CHROMIUM_PATH); .ci/run installs it.
  * Arguments narrow the run: `npm test -- test/e2e/code-flow.test.ts`.
  */
@@ -12,6 +14,8 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './support/latchkey.ts';
 import { startPostgres } from './support/postgres.ts';
+
+const startedAt = Date.now();
 
 function findTests(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -31,7 +35,12 @@ function run(label: string, command: string, commandArgs: string[], env: NodeJS.
   return result.status === 0;
 }
 
-const testArgs = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files];
+// Unit tests do not depend on the database under test: one pass, not one per database.
+const unitDir = path.join(repoRoot, 'test', 'unit') + path.sep;
+const unitFiles = files.filter((f) => f.startsWith(unitDir));
+const backendFiles = files.filter((f) => !f.startsWith(unitDir));
+const nodeTestArgs = (list: string[]) => ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...list];
+const testArgs = nodeTestArgs(backendFiles);
 let ok = true;
 
 if (!args.length) ok = run('type-check', process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', repoRoot]) && ok;
@@ -43,9 +52,12 @@ if (!run('build (dist/, embedded database template)', process.execPath, [path.jo
   process.exit(1);
 }
 
-if (onlyBackend !== 'postgres') ok = run('tests on the embedded database (PGlite)', process.execPath, testArgs, { TEST_DATABASE_URL: '' }) && ok;
+// (whatever TEST_BACKEND says: they use no backend)
+if (unitFiles.length) ok = run('unit tests (once)', process.execPath, nodeTestArgs(unitFiles), { TEST_DATABASE_URL: '' }) && ok;
 
-if (onlyBackend !== 'pglite') {
+if (backendFiles.length && onlyBackend !== 'postgres') ok = run('tests on the embedded database (PGlite)', process.execPath, testArgs, { TEST_DATABASE_URL: '' }) && ok;
+
+if (backendFiles.length && onlyBackend !== 'pglite') {
   if (process.env.TEST_DATABASE_URL) {
     ok = run('tests on PostgreSQL (TEST_DATABASE_URL)', process.execPath, testArgs) && ok;
   } else {
@@ -67,5 +79,6 @@ if (onlyBackend !== 'pglite') {
   }
 }
 
-console.log(ok ? '\nAll test passes succeeded.' : '\nSome tests failed.');
+const seconds = Math.round((Date.now() - startedAt) / 1000);
+console.log(`${ok ? '\nAll test passes succeeded.' : '\nSome tests failed.'} Total time ${Math.floor(seconds / 60)} min ${seconds % 60} s.`);
 process.exit(ok ? 0 : 1);
