@@ -14,7 +14,9 @@ let latchkey: Latchkey;
 async function fails(args: string[], code: number, message: RegExp) {
   const result = await latchkey.cli([...args, '--json']);
   assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
-  assert.match(JSON.parse(result.stderr).error, message);
+  const json = result.stderr.split('\n').find((line) => line.startsWith('{'));
+  assert.ok(json, `${args.join(' ')}: a JSON error on stderr: ${result.stderr}`);
+  assert.match(JSON.parse(json).error, message);
 }
 
 before(async () => {
