@@ -16,7 +16,7 @@ import { FORM, Jar } from '../support/http-session.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-abcdef0123456789';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const API = 'https://notes.example.com/api';
 let latchkey: Latchkey;
 let api: Awaited<ReturnType<typeof adminApiClient>>;

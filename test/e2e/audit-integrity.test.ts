@@ -16,7 +16,7 @@ import { Jar } from '../support/http-session.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 const EMAIL = 'audit@example.com';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const FORM = 'application/x-www-form-urlencoded';
 
 let latchkey: Latchkey;

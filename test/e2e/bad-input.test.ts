@@ -14,7 +14,7 @@ import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 const NOTES = 'https://notes.example.com/api';
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 const EMAIL = 'ada@example.com';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const TEN_KB = 'A'.repeat(10 * 1024);
 const FORM = 'application/x-www-form-urlencoded';
 

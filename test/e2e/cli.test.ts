@@ -18,7 +18,7 @@ const WEB_REDIRECT = 'https://notebook.example.com/callback';
 const SPA_REDIRECT = 'http://localhost:5173/callback';
 const NATIVE_REDIRECT = 'http://127.0.0.1:65010/callback';
 const NATIVE_SCHEME_REDIRECT = 'com.example.notes:/oauth2redirect';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 
 let latchkey: Latchkey;
 /** Every secret the CLI printed: none may ever appear in the server's log. */

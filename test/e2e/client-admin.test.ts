@@ -13,7 +13,7 @@ import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://ledger.example.com/api';
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
-const password = 'correct horse battery staple';
+import { TEST_PASSWORD as password } from '../support/users.ts';
 let latchkey: Latchkey;
 let browser: Browser;
 let app: Awaited<ReturnType<typeof startAppServer>>;

@@ -13,7 +13,7 @@ import { authorizeInBrowser as authorize, discover, redeem, startAppServer, type
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
-const password = 'correct horse battery staple';
+import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
 
 let latchkey: Latchkey;
 let app: Awaited<ReturnType<typeof startAppServer>>;
@@ -25,11 +25,7 @@ let web: { client_id: string; client_secret: string };
 let config: oidc.Configuration;
 let jwks: ReturnType<typeof createRemoteJWKSet>;
 
-async function newUser(name: string) {
-  const email = `${name}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: password });
-  return { email, password };
-}
+const newUser = (name: string) => createTestUser(latchkey, name);
 
 async function verifyAccessToken(token: string) {
   assert.equal(decodeProtectedHeader(token).typ, 'at+jwt');

@@ -16,7 +16,7 @@ import { launchBrowser } from '../support/browser.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://notes.example.com/api';
-const password = 'correct horse battery staple';
+import { TEST_PASSWORD as password } from '../support/users.ts';
 const COUNTED = ['token.issued', 'signin.success', 'signin.failure', 'signin.mfa.failure', 'signin.throttled', 'signin.locked', 'suspension.created'];
 
 let latchkey: Latchkey;

@@ -22,7 +22,7 @@ import { Jar } from '../support/http-session.ts';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 const METRICS_TOKEN = randomBytes(24).toString('base64url');
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const EMAIL = 'fuzz@example.com';
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 const FORM = 'application/x-www-form-urlencoded';

@@ -22,7 +22,7 @@ import { basic, csrfOf, FORM, Jar, postForm, sender, startSignIn, type SignIn } 
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
-const PASSWORD = 'correct horse battery staple';
+import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const METRICS_TOKEN = randomBytes(24).toString('base64url');
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 const REFUSED = /No such path/;
@@ -53,11 +53,7 @@ after(async () => {
   await latchkey?.stop();
 });
 
-async function newUser(label: string, roles: string[] = []) {
-  const email = `${label}-${randomBytes(4).toString('hex')}@example.com`;
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: PASSWORD });
-  return email;
-}
+const newUser = async (label: string, roles: string[] = []) => (await createTestUser(latchkey, label, { roles })).email;
 
 const login = (s: SignIn, ip: string, email: string, password: string, step = 'login') =>
   postForm(send, s, `${s.interaction}/${step}`, { email, password }, ip);

@@ -25,7 +25,7 @@ import { freePort, repoRoot, serverArgs, serverEnv, startLatchkey, type Latchkey
 
 const API = 'https://keys.example.com/api';
 const REDIRECT = 'https://app.example.com/callback';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const FORM = 'application/x-www-form-urlencoded';
 /** The kit refetches a JWKS for an unknown kid at most every 30 s: the delay must be longer. */
 const PUBLISH_DELAY = 35;

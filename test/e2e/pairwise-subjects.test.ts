@@ -16,7 +16,7 @@ import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
 const OPAQUE = 'https://opaque.example.com/api';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 
 interface App { client_id: string; client_secret?: string; redirect_uri: string }
 interface ApiCredentials { introspection_client_id: string; introspection_client_secret: string }

@@ -14,7 +14,7 @@ import { cookieBrowser, authorizeWithCookies } from '../support/cookie-flow.ts';
 import { freePort, repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 let latchkey: Latchkey;
 let service: { client_id: string; client_secret: string };
 

@@ -12,7 +12,7 @@ import { authorizeInBrowser, discover, redeem, startAppServer } from '../support
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://notes.example.com/api';
-const password = 'correct horse battery staple';
+import { TEST_PASSWORD as password } from '../support/users.ts';
 let latchkey: Latchkey;
 let browser: Browser;
 let app: Awaited<ReturnType<typeof startAppServer>>;

@@ -18,7 +18,7 @@ import { startProxy, type Proxy } from '../support/proxy.ts';
 
 const PG = process.env.TEST_DATABASE_URL;
 const NOTES = 'https://notes.example.com/api';
-const password = 'correct horse battery staple';
+import { TEST_PASSWORD as password } from '../support/users.ts';
 
 describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL only: the embedded database belongs to one process' }, () => {
   let databaseUrl: string;

@@ -19,7 +19,7 @@ import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const OPAQUE = 'https://ledger.example.com/api';
 const REDIRECT = 'https://app.example.com/callback';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const FORM = 'application/x-www-form-urlencoded';
 
 let latchkey: Latchkey;

@@ -13,7 +13,7 @@ import { generate } from 'otplib';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
-const PASSWORD = 'correct horse battery staple';
+import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const FORM = 'application/x-www-form-urlencoded';
 
 let latchkey: Latchkey;
@@ -30,11 +30,7 @@ after(async () => {
   await latchkey?.stop();
 });
 
-async function newUser(name: string, roles: string[] = []) {
-  const email = `${name}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: PASSWORD });
-  return email;
-}
+const newUser = async (name: string, roles: string[] = []) => (await createTestUser(latchkey, name, { roles })).email;
 
 const code = (secret: string) => generate({ secret });
 
