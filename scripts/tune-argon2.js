@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Rebuilds the argon2 addon (compiled from source at install, see .npmrc) for the vector
-// instructions of the CPU it is installed on. The argon2 package compiles its optimised core
+// Makes sure the argon2 addon is compiled from source on the machine it is installed on (its
+// prebuilt linux-x64 binary crashed on load on our machines; node-gyp-build prefers build/ over
+// prebuilds/), and rebuilds it for the vector instructions of the CPU it is installed on. The argon2 package compiles its optimised core
 // with SSE2 only; the same C code built with AVX2 or AVX-512 verifies a password at the same
 // parameters (argon2id, m=19456 KiB, t=2, p=1) in about half the CPU time, and reads and
 // writes the same hashes. Nothing changes in what a hash costs an attacker.
@@ -37,10 +38,19 @@ export function cpuFlags() {
 }
 
 function main() {
-  if (process.env.LATCHKEY_ARGON2_SIMD === 'off') return;
   if (!existsSync(addonDir)) return;
-  const target = simdLevel(cpuFlags());
-  if (!target) return;
+  const npm = process.env.npm_execpath;
+  const [command, args] = npm ? [process.execPath, [npm, 'rebuild', 'argon2']] : ['npm', ['rebuild', 'argon2']];
+  const target = process.env.LATCHKEY_ARGON2_SIMD === 'off' ? undefined : simdLevel(cpuFlags());
+  if (!target) {
+    // No tuned build: argon2's own install script kept its prebuilt binary if that loaded in its
+    // test; compile from source anyway (the environment variable, not an .npmrc entry, which npm
+    // 11 warns about on every command as an unknown project config).
+    if (existsSync(path.join(addonDir, 'build/Release/argon2.node'))) return;
+    console.log('latchkey: compiling argon2 from source');
+    const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, npm_config_build_from_source: 'true' } });
+    process.exit(result.status ?? 1);
+  }
   if (existsSync(marker)) {
     try {
       if (JSON.parse(readFileSync(marker, 'utf8')).level === target.level) return;
@@ -48,8 +58,6 @@ function main() {
       // rebuild below
     }
   }
-  const npm = process.env.npm_execpath;
-  const [command, args] = npm ? [process.execPath, [npm, 'rebuild', 'argon2']] : ['npm', ['rebuild', 'argon2']];
   console.log(`latchkey: building argon2 for ${target.level} (CFLAGS=${target.cflags})`);
   const result = spawnSync(command, args, {
     cwd: root,
