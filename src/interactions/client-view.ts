@@ -1,3 +1,4 @@
+import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
 import type { Services } from '../context.ts';
 
 export type ClientView = Awaited<ReturnType<ClientViews>>;
@@ -34,7 +35,9 @@ export function clientViews(services: Services): ClientViews {
     }
     const text = (key: string) => (typeof metadata[key] === 'string' ? (metadata[key] as string) : undefined);
     return {
-      name: text('client_name') ?? clientId,
+      // Latchkey's own pages (account, portal, console) sign in as a static client that is not
+      // in the registry: name it for people, never by its internal id.
+      name: clientId === ACCOUNT_CONSOLE_CLIENT_ID ? 'your account' : (text('client_name') ?? clientId),
       logoUri: text('logo_uri'),
       homepage: text('client_uri'),
       policyUri: text('policy_uri'),

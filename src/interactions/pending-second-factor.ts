@@ -19,6 +19,8 @@ export interface Pending {
   amr?: string[];
   showCodes?: boolean;
   notice?: string;
+  /** an app asked for more than the session has (acr_values): the page says so, and for which app */
+  stepUp?: boolean;
 }
 
 const PENDING = 'LatchkeyMfaPending';

@@ -28,7 +28,9 @@ export async function renderSecondFactorPage(
   }
   const uid = interaction.uid;
   const csrf = csrfToken(deps.csrfSecret, uid);
-  const base = { uid, csrf, email: user.email, ...extra };
+  // On step-up the user is already signed in: the page says why we ask again, and for which app.
+  const stepUpFor = pending.stepUp ? (await deps.clientViews(String(interaction.params.client_id))).name : undefined;
+  const base = { uid, csrf, email: user.email, stepUpFor, ...extra };
   if (pending.stage === 'enroll') {
     // The secret belongs to this interaction: a later sign-in gets a new one (security rule 35).
     const owner = enrolmentOwner(interaction);
@@ -53,7 +55,7 @@ export async function renderSecondFactorPage(
   const summary = await factorSummary(services, user);
   const lockedFor = await secondFactorLockedFor(services, user.id);
   return sendPage(ctx, 'mfa', {
-    title: 'Second step',
+    title: stepUpFor ? 'Confirm it is you' : 'Second step',
     ...base,
     totp: summary.totp,
     passkeys: summary.passkeys.length > 0,

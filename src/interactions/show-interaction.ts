@@ -63,7 +63,7 @@ async function pendingStep(deps: InteractionDeps, interaction: Interaction): Pro
   const user = await findUserById(services, interaction.session.accountId);
   if (!user || user.disabled) return undefined;
   const summary = await factorSummary(services, user);
-  const stepUp: Pending = { accountId: user.id, first: (interaction.session.amr as string[] | undefined) ?? ['pwd'], stage: summary.hasSecondFactor ? 'verify' : 'enroll' };
+  const stepUp: Pending = { accountId: user.id, first: (interaction.session.amr as string[] | undefined) ?? ['pwd'], stage: summary.hasSecondFactor ? 'verify' : 'enroll', stepUp: true };
   await savePending(services, interaction, stepUp);
   return stepUp;
 }

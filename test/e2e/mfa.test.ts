@@ -225,6 +225,8 @@ describe('step-up', () => {
       started = await startAuth(page, { acr_values: ACR_MFA });
       assert.equal(await page.locator('#password').count(), 0, 'no password asked again');
       await page.waitForSelector('img.qr'); // no factor yet: enrolment
+      // the page says why it asks again, and for which app (not the internal client id)
+      assert.match(await page.locator('main').innerText(), /asks for a stronger sign-in/);
       const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
       await awayFromStepEdge();
       await submitCode(page, await totp(secret));

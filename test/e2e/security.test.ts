@@ -111,6 +111,18 @@ function metricValue(text: string, name: string, labels: Record<string, string>)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('pages', () => {
+  test('signing in to the account page names it for people, never by its internal client id', async () => {
+    const jar = new Jar();
+    let res = await send('/account', { ip: '10.0.0.9', jar });
+    for (let hop = 0; hop < 4 && res.status >= 300 && res.status < 400; hop++) {
+      const next = new URL(res.headers.get('location')!, latchkey.issuer);
+      res = await send(next.pathname + next.search, { ip: '10.0.0.9', jar });
+    }
+    assert.equal(res.status, 200, res.text.slice(0, 300));
+    assert.match(res.text, /to continue to <strong>your account<\/strong>/);
+    assert.doesNotMatch(res.text, /latchkey-account/);
+  });
+
   test('carry CSP with a fresh nonce, no framing, no caching, no referrer', async () => {
     const a = await startSignIn('10.0.0.1');
     const b = await startSignIn('10.0.0.1');
