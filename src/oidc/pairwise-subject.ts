@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 
 /** Name of the shared secret (src/keys/shared-secrets.ts) pairwise subjects are computed with. */
 export const PAIRWISE_SECRET_NAME = 'pairwise-subject';
@@ -36,5 +36,7 @@ export function sectorOf(client: { clientId: string; redirectUris?: readonly str
  */
 export function pairwiseSubjects(secret: Buffer) {
   if (secret.length < 32) throw new Error('the pairwise-subject secret must be at least 32 bytes');
-  return (accountId: string, sector: string): string => createHmac('sha256', secret).update(sector).update('\0').update(accountId).digest('base64url');
+  // A KeyObject made once: createHmac with a raw Buffer key costs several times more per call on Node 24 (OpenSSL 3).
+  const key = createSecretKey(secret);
+  return (accountId: string, sector: string): string => createHmac('sha256', key).update(sector).update('\0').update(accountId).digest('base64url');
 }

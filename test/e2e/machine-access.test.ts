@@ -21,6 +21,7 @@ const PAYROLL = 'https://payroll.example.com/api';
 const NOTES = 'https://notes.example.com/api';
 const password = 'correct horse battery staple';
 let latchkey: Latchkey;
+let notesCredentials: { introspection_client_id: string; introspection_client_secret: string };
 
 interface Credentials {
   client_id: string;
@@ -60,7 +61,7 @@ async function registerViaDcr(body: Record<string, unknown>): Promise<Credential
 before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none', RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
   await latchkey.cliJson(['api', 'create', '--name', 'Payroll', '--audience', PAYROLL, '--scope', 'payroll:read=read', '--scope', 'payroll:write=write']);
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+  notesCredentials = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
   await latchkey.cliJson(['user', 'create', '--email', 'mallory@example.com', '--password-stdin', '--role', 'developer'], { stdin: password });
 });
 after(async () => latchkey?.stop());
@@ -208,8 +209,10 @@ describe('examples/notes-api: notes belong to the token subject', () => {
   before(async () => {
     browser = await launchBrowser();
     appServer = await startAppServer();
-    notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES });
-    machineNotesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true });
+    // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
+    const introspection = { clientId: notesCredentials.introspection_client_id, clientSecret: notesCredentials.introspection_client_secret };
+    notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, introspection });
+    machineNotesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true, introspection });
   });
   after(async () => {
     await browser?.close();
@@ -225,8 +228,9 @@ describe('examples/notes-api: notes belong to the token subject', () => {
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
 
+  const accountIds = new Map<string, string>();
   async function userToken(email: string, config: oidc.Configuration): Promise<string> {
-    await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: password });
+    accountIds.set(email, (await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: password })).id);
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
@@ -246,7 +250,9 @@ describe('examples/notes-api: notes belong to the token subject', () => {
     const created = await call(notesApi.origin, 'POST', alice, '/notes', { text: "alice's secret" });
     assert.equal(created.status, 201);
     const note = (await created.json()) as { id: string; owner: string };
-    assert.equal(note.owner, decodeJwt(alice).sub);
+    // The app's token names its own pairwise subject; the API knows the user by account id (through introspection).
+    assert.equal(note.owner, accountIds.get('alice@example.com'));
+    assert.notEqual(note.owner, decodeJwt(alice).sub);
 
     assert.deepEqual(await (await call(notesApi.origin, 'GET', bob)).json(), []);
     assert.equal((await call(notesApi.origin, 'DELETE', bob, `/notes/${note.id}`)).status, 404);

@@ -69,8 +69,10 @@ async function grantInBrowser(ctx: BrowserContext, user: { email: string; passwo
 
 before(async () => {
   latchkey = await startLatchkey();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
-  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_CACHE_SECONDS }, allowMachineTokens: true });
+  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
+  const introspection = { clientId: notes.introspection_client_id, clientSecret: notes.introspection_client_secret };
+  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_CACHE_SECONDS }, allowMachineTokens: true, introspection });
   appServer = await startAppServer();
   browser = await launchBrowser();
   web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);

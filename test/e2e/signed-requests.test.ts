@@ -126,8 +126,10 @@ before(async () => {
   // Several registrations from one address: lift the registration rate limit for this suite.
   latchkey = await startLatchkey({ RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
-  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true });
+  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
+  const introspection = { clientId: notes.introspection_client_id, clientSecret: notes.introspection_client_secret };
+  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true, introspection });
   registrationToken = (await latchkey.cliJson(['registration-token', 'create'])).initial_access_token;
 });
 

@@ -232,7 +232,10 @@ describe('JWT access tokens introspect like opaque ones (RFC 7662)', () => {
     const first = await userTokens(email, REPORTS, 'openid reports:read');
     const { body } = await introspect(introspectionOf(reports), first.access_token);
     assert.equal(body.active, true);
-    assert.equal(body.sub, decodeJwt(first.access_token).sub);
+    // The API is told the user's account id, not the app's pairwise subject the token names (docs/protect-your-api.md).
+    assert.notEqual(body.sub, decodeJwt(first.access_token).sub);
+    assert.match(String(body.sub), /^[0-9a-f-]{36}$/);
+    assert.equal((await introspect(web, first.access_token)).body.sub, decodeJwt(first.access_token).sub, 'the app itself sees its own subject');
     assert.notEqual(body.sub, web.client_id);
     assert.equal(body.client_id, web.client_id);
     // Replaying the code revokes the grant, and with it (status list) the JWT already issued.
