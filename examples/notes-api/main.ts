@@ -1,5 +1,6 @@
 /**
- * Runs the notes API:
+ * Runs the notes API (the introspection credentials from `latchkey api create` are needed for
+ * tokens of third-party apps, whose user the kit learns through introspection, and for opaque tokens):
  *   LATCHKEY_ISSUER=http://localhost:3000 NOTES_AUDIENCE=https://notes.example.com/api \
  *   [NOTES_INTROSPECTION_CLIENT_ID=… NOTES_INTROSPECTION_CLIENT_SECRET=…] PORT=4000 \
  *   node --import tsx examples/notes-api/main.ts
