@@ -16,6 +16,8 @@ import type { OperationName } from './operations.ts';
  */
 type Options = NonNullable<ParseArgsConfig['options']>;
 const common: Options = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
+/** Commands that work on the database also take --init: create the embedded database if DATA_DIR has none (database-target.ts). */
+const databaseCommonOptions: Options = { init: { type: 'boolean' } };
 
 interface Command {
   usage: string;
@@ -320,6 +322,8 @@ async function printPerformed(result: import('./perform.ts').PerformResult, json
   console.log(json ? JSON.stringify(result, null, 2) : formatPerformResult(result));
 }
 
+const databaseOptionsOf = (key: string, command: Command): Options => (key === 'serve' || command.run ? {} : databaseCommonOptions);
+
 function overview(): string {
   return ['Usage: latchkey <command> [options]   (each command takes --help and --json)', '', ...Object.values(commands).map((c) => `  ${c.usage.split('\n')[0]}`)].join('\n');
 }
@@ -410,7 +414,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let values: Record<string, unknown>;
   try {
-    const parsed = parseArgs({ args: argv.slice(key!.split(' ').length), options: { ...common, ...command.options }, strict: true, allowPositionals: Boolean(command.positional) });
+    const parsed = parseArgs({ args: argv.slice(key!.split(' ').length), options: { ...common, ...databaseOptionsOf(key!, command), ...command.options }, strict: true, allowPositionals: Boolean(command.positional) });
     values = parsed.values;
     if (command.positional) {
       if (parsed.positionals.length > 1) throw new Error(`unexpected argument "${parsed.positionals[1]}"`);
@@ -421,7 +425,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.help) {
-    console.log(`Usage: ${command.usage}\n\nOptions: ${Object.keys({ ...command.options, ...common }).map((o) => `--${o}`).join(' ')}`);
+    console.log(`Usage: ${command.usage}\n\nOptions: ${Object.keys({ ...command.options, ...databaseOptionsOf(key!, command), ...common }).map((o) => `--${o}`).join(' ')}`);
     return 0;
   }
   const json = Boolean(values.json);
@@ -441,6 +445,14 @@ export async function main(argv: string[]): Promise<number> {
       process.once('SIGINT', stop);
       return -1;
     }
+    const { describeTarget, assertDatabaseExists } = await import('./database-target.ts');
+    if (command.run) {
+      console.error(`latchkey: ISSUER=${config.issuer}`);
+      await command.run(values, config, json);
+      return 0;
+    }
+    console.error(`latchkey: ${describeTarget(config)}`);
+    assertDatabaseExists(config, Boolean(values.init));
     if (key === 'migrate') {
       const [{ openDatabase }, { migrate }] = await Promise.all([import('../storage/database.ts'), import('../storage/migrator.ts')]);
       const db = await openDatabase(config);
@@ -450,10 +462,6 @@ export async function main(argv: string[]): Promise<number> {
       } finally {
         await db.close();
       }
-      return 0;
-    }
-    if (command.run) {
-      await command.run(values, config, json);
       return 0;
     }
     const input = await command.input!(values);
