@@ -37,19 +37,28 @@ export function cpuFlags() {
   }
 }
 
+/**
+ * Compiles argon2 from source with node-gyp, as its install script does (`ZERO_AR_DATE=1
+ * node-gyp-build`, which always builds when told to) — but not through npm with
+ * npm_config_build_from_source, which npm 11 answers with 'Unknown env config' warnings. The
+ * node-gyp is npm's own (beside npm_execpath under `npm install`), else the one on PATH.
+ */
+function compileArgon2(extraEnv = {}) {
+  const npmCli = process.env.npm_execpath;
+  const bundled = npmCli ? path.join(path.dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js') : undefined;
+  const [command, args] = bundled && existsSync(bundled) ? [process.execPath, [bundled, 'rebuild']] : ['node-gyp', ['rebuild']];
+  return spawnSync(command, args, { cwd: addonDir, stdio: 'inherit', env: { ...process.env, ZERO_AR_DATE: '1', ...extraEnv } });
+}
+
 function main() {
   if (!existsSync(addonDir)) return;
-  const npm = process.env.npm_execpath;
-  const [command, args] = npm ? [process.execPath, [npm, 'rebuild', 'argon2']] : ['npm', ['rebuild', 'argon2']];
   const target = process.env.LATCHKEY_ARGON2_SIMD === 'off' ? undefined : simdLevel(cpuFlags());
   if (!target) {
     // No tuned build: argon2's own install script kept its prebuilt binary if that loaded in its
-    // test; compile from source anyway (the environment variable, not an .npmrc entry, which npm
-    // 11 warns about on every command as an unknown project config).
+    // test; compile it from source anyway.
     if (existsSync(path.join(addonDir, 'build/Release/argon2.node'))) return;
     console.log('latchkey: compiling argon2 from source');
-    const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, npm_config_build_from_source: 'true' } });
-    process.exit(result.status ?? 1);
+    process.exit(compileArgon2().status ?? 1);
   }
   if (existsSync(marker)) {
     try {
@@ -59,16 +68,12 @@ function main() {
     }
   }
   console.log(`latchkey: building argon2 for ${target.level} (CFLAGS=${target.cflags})`);
-  const result = spawnSync(command, args, {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, CFLAGS: `${process.env.CFLAGS ?? ''} ${target.cflags}`.trim(), npm_config_build_from_source: 'true' },
-  });
+  const result = compileArgon2({ CFLAGS: `${process.env.CFLAGS ?? ''} ${target.cflags}`.trim() });
   if (result.status !== 0) {
     // The SSE2 build from `npm install` is still in place only if the rebuild did not get far:
     // rebuild once more without the flags so argon2 is never left missing.
     console.warn('latchkey: the tuned argon2 build failed; building it the default way');
-    const fallback = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, npm_config_build_from_source: 'true' } });
+    const fallback = compileArgon2();
     process.exit(fallback.status ?? 1);
   }
   writeFileSync(marker, `${JSON.stringify({ level: target.level, cflags: target.cflags })}\n`);
