@@ -26,8 +26,8 @@ export function findAccountFor(services: Pick<Services, 'db'>) {
     if (!storableText(sub)) return undefined;
     let user: AccountRow | null | undefined = takePrefetchedAccount(sub);
     if (user === undefined) {
-      const { rows } = await services.db.sql.query<{ id: string; email: string; disabled: boolean }>(
-        'SELECT id, email, disabled_at IS NOT NULL AS disabled FROM "user" WHERE id = $1',
+      const { rows } = await services.db.sql.query<AccountRow>(
+        'SELECT id, email, email_verified, disabled_at IS NOT NULL AS disabled FROM "user" WHERE id = $1',
         [sub],
         { prepare: true },
       );
@@ -35,7 +35,7 @@ export function findAccountFor(services: Pick<Services, 'db'>) {
       if (user) prefetchAccount(user);
     }
     if (!user || user.disabled) return undefined;
-    const { id, email } = user;
-    return { accountId: id, claims: async () => ({ sub: id, email, email_verified: false }) };
+    const { id, email, email_verified } = user;
+    return { accountId: id, claims: async () => ({ sub: id, email, email_verified }) };
   };
 }

@@ -24,6 +24,8 @@ export interface PayloadReads {
 export interface AccountRow {
   id: string;
   email: string;
+  /** the owner proved the address (sign-up, invitation, reset link) or an operator made the account */
+  email_verified: boolean;
   disabled: boolean;
 }
 
@@ -35,6 +37,7 @@ interface Row {
   grant_payload: AdapterPayload | string | null;
   account_id: string | null;
   user_email: string | null;
+  user_email_verified: boolean | null;
   user_disabled: boolean | null;
 }
 
@@ -102,7 +105,7 @@ async function readTogether(sql: SqlClient, id: string, models: string[]): Promi
   const placeholders = models.map((_, i) => `$${i + 2}`).join(', ');
   const { rows } = await sql.query<Row>(
     `SELECT t.model, t.payload, t.consumed_at, t.grant_id, g.payload AS grant_payload,
-            t.account_id, u.email AS user_email, u.disabled_at IS NOT NULL AS user_disabled
+            t.account_id, u.email AS user_email, u.email_verified AS user_email_verified, u.disabled_at IS NOT NULL AS user_disabled
        FROM oidc_payload t
        LEFT JOIN oidc_payload g ON g.model = 'Grant' AND g.id = t.grant_id
        LEFT JOIN "user" u ON u.id = t.account_id
@@ -123,7 +126,7 @@ function rememberCompanions(request: object, row: Row) {
   const rows = prefetchedRows(request);
   if (row.grant_id) rows.set(`grant:${row.grant_id}`, row.grant_payload === null ? null : toPayload(row.grant_payload, null));
   if (row.account_id) {
-    rows.set(`account:${row.account_id}`, row.user_email === null ? null : { id: row.account_id, email: row.user_email, disabled: Boolean(row.user_disabled) });
+    rows.set(`account:${row.account_id}`, row.user_email === null ? null : { id: row.account_id, email: row.user_email, email_verified: Boolean(row.user_email_verified), disabled: Boolean(row.user_disabled) });
   }
 }
 
