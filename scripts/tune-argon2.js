@@ -47,7 +47,10 @@ function compileArgon2(extraEnv = {}) {
   const npmCli = process.env.npm_execpath;
   const bundled = npmCli ? path.join(path.dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js') : undefined;
   const [command, args] = bundled && existsSync(bundled) ? [process.execPath, [bundled, 'rebuild']] : ['node-gyp', ['rebuild']];
-  return spawnSync(command, args, { cwd: addonDir, stdio: 'inherit', env: { ...process.env, ZERO_AR_DATE: '1', ...extraEnv } });
+  // Quiet unless it fails: the compiler's lines would bury what `npm install` has to say.
+  const result = spawnSync(command, args, { cwd: addonDir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ZERO_AR_DATE: '1', ...extraEnv } });
+  if (result.status !== 0) process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}${result.error ? `${result.error.message}\n` : ''}`);
+  return result;
 }
 
 function main() {
