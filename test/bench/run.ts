@@ -22,6 +22,8 @@
  *   npm run bench -- --duration 10 --warmup 2 --rounds 2 --concurrency 16
  *   npm run bench -- --profile                     also CPU-profile the Latchkey server, print its hot spots
  *   npm run bench -- --only refresh,signin         some paths only (token, introspection, refresh, signin, coldstart)
+ *   npm run bench -- --admin-scale [--postgres]    instead: the operator pages with 100,000 users and 1,000,000 audit
+ *                                                  events (test/bench/admin-scale.ts, its own flags: --admin-scale --help)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -36,6 +38,13 @@ import { mergeResults, runLoad, type LoadResult } from './load.ts';
 import { cpuMsOf, memoryOf, systemBusyMs, treeCpuMs, treeRssMb } from './proc.ts';
 import { formatSummary, summariseProfile } from './profile-summary.ts';
 import { runSignIns, signIn, type WebClient } from './signin.ts';
+
+// A benchmark of its own, with its own flags: nothing below runs.
+if (process.argv.includes('--admin-scale')) {
+  const { adminScaleBenchmark } = await import('./admin-scale.ts');
+  await adminScaleBenchmark();
+  process.exit();
+}
 
 const TARGET = 0.8;
 
