@@ -51,8 +51,10 @@ export class MailNotSentError extends LatchkeyError {
   }
 }
 
-/** Waits before the 2nd and 3rd attempt: long enough for a greylisting or restarting server, short enough for a person waiting on the page. */
+/** Waits before the 2nd and 3rd attempt: long enough for a restarting server, short enough for a person waiting on the page. */
 export const RETRY_DELAYS_MS = [500, 2000];
+/** No attempt starts later than this after the first: the page answers within about 20 s, whatever the mail server does. */
+export const SEND_DEADLINE_MS = 12_000;
 
 /** An address the message may go to: one mailbox, nothing a header or an address list could be built from. */
 const SINGLE_ADDRESS = /^[^\s,;:<>()"\\[\]\u0000-\u001f\u007f]{1,64}@[^\s,;:<>()"\\[\]\u0000-\u001f\u007f]{1,253}$/;
@@ -71,9 +73,9 @@ export function createMailer(deps: Deps, options: { retryDelaysMs?: number[] } =
       ? nodemailer.createTransport({
           url: smtpUrl,
           // A person waits on the page while this runs: fail fast, and let the retry try again.
-          connectionTimeout: 10_000,
-          greetingTimeout: 10_000,
-          socketTimeout: 20_000,
+          connectionTimeout: 5_000,
+          greetingTimeout: 5_000,
+          socketTimeout: 8_000,
         })
       : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
 
@@ -95,6 +97,7 @@ export function createMailer(deps: Deps, options: { retryDelaysMs?: number[] } =
       const mail: SendMailOptions = { from: config.mail.from, to: message.to, ...rendered };
       const about = { template: message.template, to: message.to };
       const audit = { actor: 'system', userId: context.userId, ip: context.ip, userAgent: context.userAgent, requestId: context.requestId };
+      const deadline = Date.now() + SEND_DEADLINE_MS;
       let attempt = 0;
       for (;;) {
         attempt++;
@@ -106,7 +109,7 @@ export function createMailer(deps: Deps, options: { retryDelaysMs?: number[] } =
           return;
         } catch (error) {
           const reason = describeSendFailure(error);
-          const again = attempt <= delays.length && isTransientSendFailure(error);
+          const again = attempt <= delays.length && isTransientSendFailure(error) && Date.now() + delays[attempt - 1]! < deadline;
           logger.warn({ requestId: context.requestId, ...about, attempt, reason, retrying: again }, 'e-mail not sent');
           if (!again) {
             events.emit({ type: 'mail.failed', ...audit, details: { ...about, reason, attempts: attempt } });
