@@ -140,12 +140,22 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }, config.purgeIntervalSeconds * 1000);
   housekeeping.unref();
 
-  logger.info({ issuer: config.issuer, port, database: db.kind }, 'Latchkey is listening');
+  const listening = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info(
+    {
+      url: listening,
+      issuer: config.issuer,
+      port,
+      database: db.kind,
+      next: `add a user and an app with the latchkey command, then get a token (README, "From nothing to a token"); users sign in at ${config.issuer}/account`,
+    },
+    'Latchkey is listening',
+  );
 
   return {
     services,
     holder,
-    url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+    url: listening,
     async close() {
       clearInterval(housekeeping);
       stopWatchingKeys();
@@ -179,7 +189,7 @@ export function mountedRouters(deps: { services: Services; holder: ProviderHolde
   const { services, holder, csrfSecret, attempts, limits, metrics } = deps;
   const mounted: MountedRouter[] = [
     [underPrefix('/interaction'), interactionRoutes(services, holder, csrfSecret, attempts)],
-    [underPrefix('/account'), accountRoutes(services, holder, csrfSecret, attempts)],
+    [underPrefix('/account'), accountRoutes(services, holder, csrfSecret, attempts, limits)],
     [underPrefix(PORTAL_BASE), portalRoutes(services, holder, csrfSecret)],
     // The admin API: one router per resource (users, clients, apis, security, keys) and its OpenAPI document.
     ...adminApiRouters(services, holder, clientMetadataValidator(() => holder.current)).map(([prefix, router]): MountedRouter => [underPrefix(prefix), router]),

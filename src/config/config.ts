@@ -47,6 +47,7 @@ const environmentSchema = z.object({
     .default('false')
     .transform((v) => (v === 'true' || v === 'yes' ? 1 : v === 'false' || v === 'no' ? 0 : Number(v))),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   ACCESS_TOKEN_TTL: seconds(600),
   ID_TOKEN_TTL: seconds(3600),
   REFRESH_TOKEN_TTL: seconds(14 * 24 * 3600),
@@ -116,6 +117,8 @@ export interface Config {
   /** Number of trusted reverse proxies (0: none; X-Forwarded-* ignored). */
   trustProxyHops: number;
   logLevel: Environment['LOG_LEVEL'];
+  /** auto: readable lines on a terminal, JSON otherwise (logger.ts) */
+  logFormat: Environment['LOG_FORMAT'];
   ttl: {
     accessToken: number;
     idToken: number;
@@ -197,6 +200,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     cookieKeys: e.COOKIE_KEYS ? parseCookieKeys(e.COOKIE_KEYS) : undefined,
     trustProxyHops: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     ttl: {
       accessToken: e.ACCESS_TOKEN_TTL,
       idToken: e.ID_TOKEN_TTL,
