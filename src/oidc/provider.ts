@@ -18,7 +18,7 @@ import { jwtIntrospectionAnswer } from './jwt-introspection-answer.ts';
 import { apiIntrospectionSeesAccount, withPairwiseMarker } from './pairwise-access-token.ts';
 import { pairwiseSubjects, sectorOf } from './pairwise-subject.ts';
 import { introspectJwtAccessTokens } from './jwt-introspection-route.ts';
-import { defaultResourceFor, resourceServerInfo } from './resources.ts';
+import { defaultResourceFor, resourceServerInfo, useGrantedResourceFor } from './resources.ts';
 import { answerUnauthorizedClientForGrantType } from './unauthorized-client-grant-type.ts';
 import { CLOCK_TOLERANCE } from '../config/clock-tolerance.ts';
 
@@ -100,7 +100,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
         enabled: true,
         defaultResource: defaultResourceFor(apis, clients) as never,
         getResourceServerInfo: resourceServerInfo(apis, clients) as never,
-        useGrantedResource: async () => true,
+        useGrantedResource: useGrantedResourceFor(apis) as never,
       },
     },
     ttl: {

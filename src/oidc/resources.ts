@@ -102,3 +102,17 @@ async function machineResourceFor(apis: ApiStore, requested: string[], allowed: 
   // Nothing asked for and no single API: a token for no API and with no scope, which no API accepts.
   return undefined;
 }
+
+/**
+ * A token request that names no `resource` gets a token for the API it was granted — unless it
+ * narrows the scope (`scope` on a refresh) to OpenID scopes only: then it asks for a token for
+ * userinfo, which an API's token cannot be used at (audience-bound). So an app that signs users
+ * in gets its API tokens and a userinfo token from one grant (docs/register-your-app.md).
+ */
+export function useGrantedResourceFor(apis: ApiStore) {
+  return async (ctx: KoaContextWithOIDC): Promise<boolean> => {
+    if (ctx.oidc.params?.scope === undefined) return true;
+    for (const scope of requestedScopes(ctx)) if (await apis.byScope(scope)) return true;
+    return false;
+  };
+}
