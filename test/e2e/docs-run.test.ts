@@ -27,17 +27,18 @@ const BLOCK_TIMEOUT_MS = 240_000;
 const SERVER_START_TIMEOUT_MS = 180_000;
 const PYTHON = '/usr/bin/python3';
 
-// DOCS_TEST_ONLY=README.md (comma-separated) narrows the run while a doc is being fixed.
+// DOCS_TEST_ONLY=README.md (comma-separated) narrows the run while a doc is being fixed;
+// DOCS_TEST_VERBOSE=1 shows what each block printed.
 const only = process.env.DOCS_TEST_ONLY?.split(',').filter(Boolean);
 const docs = documentedBlocks(repoRoot).filter((d) => !only || only.includes(d.doc));
-const runsInShell = (b: DocBlock) => !b.skip && b.lang !== 'ts';
+const runsInShell = (b: DocBlock) => !b.skip && b.lang !== 'ts' && !b.saveAs;
 const where = (b: DocBlock) => `${b.doc}:${b.line}`;
 
 test('the documentation has blocks to run, and every skipped one says why', () => {
   const all = docs.flatMap((d) => d.blocks);
   if (!only) assert.ok(all.filter(runsInShell).length >= 10, 'the docs test finds the documentation’s shell blocks');
   for (const b of all) {
-    if (b.lang === 'python') assert.ok(b.run || b.skip, `${where(b)}: a Python block is marked "docs-test: run" or skipped with a reason`);
+    if (b.lang === 'python') assert.ok(b.run || b.skip || b.saveAs, `${where(b)}: a Python block is marked "docs-test: run" or "save-as", or skipped with a reason`);
     assert.ok(!(b.skip && (b.background || b.run || b.browser)), `${where(b)}: skip goes alone`);
     assert.ok(!b.background || b.lang === 'shell', `${where(b)}: only a shell block starts a server`);
   }
@@ -92,8 +93,13 @@ for (const { doc, blocks } of docs) {
           t.diagnostic(`${id} ${block.lang}: skipped — ${block.skip}`);
           continue;
         }
-        if (block.lang === 'ts') continue; // type-checked below
         const code = asWritten(block.lang === 'console' ? consoleCommands(block.code) : block.code);
+        if (block.saveAs) {
+          writeFileSync(path.join(checkout, block.saveAs), code);
+          t.diagnostic(`${id} ${block.lang}: saved as ${block.saveAs}, as the reader is told to${block.lang === 'ts' ? ' (and type-checked below)' : ''}`);
+          continue;
+        }
+        if (block.lang === 'ts') continue; // type-checked below
         if (block.background) {
           await startServer(code, id);
           t.diagnostic(`${id} ${block.lang}: ran in the background; the server answered /readyz`);
@@ -124,8 +130,9 @@ for (const { doc, blocks } of docs) {
             }
           : undefined;
         try {
-          await Promise.race([session.run(command, BLOCK_TIMEOUT_MS, watch), browserFailure]);
+          const output = await Promise.race([session.run(command, BLOCK_TIMEOUT_MS, watch), browserFailure]);
           await Promise.all(browsing);
+          if (process.env.DOCS_TEST_VERBOSE) t.diagnostic(`${id} printed:\n${output}`);
         } catch (error) {
           throw new Error(`${id} (${block.lang}) failed as written:\n${block.code}\n${(error as Error).message}${server ? `\n--- server log (tail) ---\n${readFileSync(server.log, 'utf8').slice(-3000)}` : ''}`);
         }

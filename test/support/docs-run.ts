@@ -14,6 +14,9 @@
  *                                                          authorization URL it prints is followed
  *                                                          as a user would: sign in, allow, and on
  *                                                          to the app's redirect URI
+ *   <!-- docs-test: save-as flow.ts -->                    the reader saves the block as this file
+ *                                                          (in the directory the commands run in);
+ *                                                          a later block runs it
  *   <!-- docs-test: ts-prelude declare const X: string; -->
  *                                                          declarations a TypeScript fragment
  *                                                          takes from its surroundings
@@ -41,6 +44,7 @@ export interface DocBlock {
   run?: boolean;
   browser?: { email: string; password: string };
   tsPrelude?: string;
+  saveAs?: string;
 }
 
 const LANGS: Record<string, Lang> = { sh: 'shell', bash: 'shell', shell: 'shell', console: 'console', python: 'python', py: 'python', ts: 'ts', typescript: 'ts' };
@@ -78,6 +82,7 @@ export function parseDoc(doc: string, text: string): DocBlock[] {
         else if (part === 'run') block.run = true;
         else if ((m = /^browser signs in as (\S+) with '([^']+)'$/.exec(part))) block.browser = { email: m[1]!, password: m[2]! };
         else if ((m = /^ts-prelude\s+([\s\S]+)$/.exec(part))) block.tsPrelude = m[1]!;
+        else if ((m = /^save-as ([\w.-]+)$/.exec(part))) block.saveAs = m[1]!;
         else assert.fail(`${where}: unknown docs-test directive "${part}"`);
       }
     }
@@ -333,6 +338,7 @@ export function typeCheckFiles(repoRoot: string, dir: string, blocks: DocBlock[]
     writeFileSync(path.join(dir, name), `${block.tsPrelude ?? ''} export {};\n${block.code}`);
     files.set(name, block);
   }
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
   const tsconfig = path.join(dir, 'tsconfig.json');
   writeFileSync(
     tsconfig,
