@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type {
   AuthenticationResponseJSON,
   PublicKeyCredentialCreationOptionsJSON,
@@ -6,7 +5,7 @@ import type {
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Services } from '../context.ts';
-import { deleteEphemeral, putEphemeral, takeEphemeral } from '../storage/ephemeral-store.ts';
+import { putEphemeral, takeEphemeral } from '../storage/ephemeral-store.ts';
 
 /**
  * Passkeys and security keys (WebAuthn, @simplewebauthn/server). The RP ID is the ISSUER's
@@ -199,10 +198,3 @@ async function takeChallenge(deps: Deps, binding: string, purpose: ChallengePurp
   return stored?.purpose === purpose ? stored : undefined;
 }
 
-export async function dropChallenges(deps: Deps, binding: string): Promise<void> {
-  for (const purpose of ['register', 'second-factor', 'passkey', 'reauth'] as const) {
-    await deleteEphemeral(deps.db.sql, 'LatchkeyWebauthnChallenge', challengeId(binding, purpose));
-  }
-}
-
-export const newCredentialName = () => `Passkey ${randomUUID().slice(0, 4)}`;

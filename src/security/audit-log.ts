@@ -93,10 +93,6 @@ export function recordAuditEvents(services: Pick<Services, 'db' | 'events' | 'lo
   };
 }
 
-export async function appendAuditEvent(prisma: Prisma, event: SecurityEvent & { at?: Date }): Promise<void> {
-  await prisma.auditEvent.create({ data: auditRow(event) });
-}
-
 type AuditRowData = ReturnType<typeof auditRow>;
 
 /**
