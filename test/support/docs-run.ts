@@ -69,8 +69,13 @@ export function parseDoc(doc: string, text: string): DocBlock[] {
     while (before >= 0 && lines[before]!.trim() === '') before--;
     const directive = before >= 0 ? /^\s*<!--\s*docs-test:\s*([\s\S]*?)\s*-->\s*$/.exec(lines[before]!) : null;
     if (directive) {
-      // A skip's reason is free text (semicolons included); other directives are `;`-separated.
-      const parts = /^skip\b/.test(directive[1]!) ? [directive[1]!] : directive[1]!.split(';').map((p) => p.trim()).filter(Boolean);
+      // A skip's reason and a ts-prelude (always last) are free text, semicolons included;
+      // other directives are `;`-separated.
+      const text = directive[1]!;
+      const preludeAt = text.search(/(^|;)\s*ts-prelude\s/);
+      const head = preludeAt < 0 ? text : text.slice(0, preludeAt);
+      const parts = /^skip\b/.test(text) ? [text] : head.split(';').map((p) => p.trim()).filter(Boolean);
+      if (preludeAt >= 0) parts.push(text.slice(preludeAt).replace(/^;?\s*/, ''));
       for (const part of parts) {
         const where = `${doc}:${opening + 1}`;
         let m: RegExpExecArray | null;
