@@ -26,9 +26,47 @@ export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Con
   };
   if (logsArePretty(config.logFormat ?? 'auto', Boolean(process.stdout.isTTY))) {
     const colors = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-    return pino(options, { write: (line: string) => void process.stdout.write(prettyLine(line, colors)) });
+    return pino(options, listeningFirst((line) => void process.stdout.write(prettyLine(line, colors))));
   }
   return pino(options, pino.destination({ dest: 1, sync: false }));
+}
+
+/** The message of the server's "ready" line (server.ts): on a terminal it comes first. */
+export const LISTENING_MESSAGE = 'Latchkey is listening';
+
+/**
+ * For a person at a terminal the first thing to read is where the server listens and what to do
+ * next: info lines logged while starting (e.g. the migrations applied) are held and follow the
+ * listening line. A warning or an error is never held (it, and what was held, go out at once),
+ * nor is anything when the process exits before listening.
+ */
+function listeningFirst(write: (line: string) => void) {
+  let held: string[] | undefined = [];
+  const release = () => {
+    for (const line of held ?? []) write(line);
+    held = undefined;
+  };
+  process.once('exit', release);
+  return {
+    write(line: string) {
+      if (!held) return write(line);
+      let entry: { level?: number; msg?: string } = {};
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        // not pino's: written as it comes
+      }
+      if (entry.msg === LISTENING_MESSAGE) {
+        write(line);
+        return release();
+      }
+      if ((entry.level ?? 40) >= 40) {
+        release();
+        return write(line);
+      }
+      held.push(line);
+    },
+  };
 }
 
 export const logsArePretty = (format: 'auto' | 'json' | 'pretty', isTerminal: boolean) => format === 'pretty' || (format === 'auto' && isTerminal);

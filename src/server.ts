@@ -35,6 +35,7 @@ import { createOAuthGuard } from './oidc/oauth-guard.ts';
 import { emitProviderEvents } from './security/provider-events.ts';
 import { RateLimits } from './security/rate-limits.ts';
 import { Suspensions } from './security/suspensions.ts';
+import { LISTENING_MESSAGE } from './logger.ts';
 import { purgeExpired } from './storage/oidc-adapter.ts';
 
 export interface RunningServer {
@@ -149,7 +150,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       database: db.kind,
       next: `add a user and an app with the latchkey command, then get a token (README, "From nothing to a token"); users sign in at ${config.issuer}/account`,
     },
-    'Latchkey is listening',
+    LISTENING_MESSAGE,
   );
 
   return {

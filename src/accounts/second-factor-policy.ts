@@ -26,19 +26,6 @@ export function requestsMfa(acrValues: unknown): boolean {
   return typeof acrValues === 'string' && acrValues.split(' ').includes(ACR_MFA);
 }
 
-/** Failures within the window before the second factor is locked. */
-export const SECOND_FACTOR_MAX_FAILURES = 5;
-export const SECOND_FACTOR_WINDOW_SECONDS = 300;
-/** Wrong codes in a row, at any pace, after which no code is checked until a success by other means (NIST SP 800-63B §5.2.2: at most 100). */
-export const SECOND_FACTOR_MAX_CONSECUTIVE = 100;
-const LOCK_BASE_SECONDS = 300;
-const LOCK_MAX_SECONDS = 24 * 3600;
-
-/** 5 minutes for the first lock, doubling on each repeat, capped at a day. */
-export function lockSeconds(previousLocks: number): number {
-  return Math.min(LOCK_MAX_SECONDS, LOCK_BASE_SECONDS * 2 ** Math.min(Math.max(previousLocks, 0), 20));
-}
-
 /** "4 minutes", "1 hour 5 minutes", "30 seconds": the wait shown to a locked-out user. */
 export function describeWait(seconds: number): string {
   const s = Math.max(1, Math.ceil(seconds));

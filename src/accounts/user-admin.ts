@@ -2,7 +2,7 @@ import type { Services } from '../context.ts';
 import { ConflictError } from '../errors.ts';
 import { disableUser as disableUserByEmail } from '../revocation/disable-user.ts';
 import { deleteAccount } from './delete-account.ts';
-import { clearSecondFactorLocks } from './second-factor-lockout.ts';
+import { clearSecondFactorLocks } from '../security/second-factor-lockout.ts';
 import { endAllSessions } from './sessions.ts';
 import { resolveUser } from './user-queries.ts';
 

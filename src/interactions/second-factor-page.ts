@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { factorSummary } from '../accounts/factors.ts';
 import { generateRecoveryCodes } from '../accounts/recovery-codes.ts';
-import { secondFactorLockedFor } from '../accounts/second-factor-lockout.ts';
+import { secondFactorLockedFor } from '../security/second-factor-lockout.ts';
 import { describeWait } from '../accounts/second-factor-policy.ts';
 import { pendingTotpEnrolment, startTotpEnrolment } from '../accounts/totp.ts';
 import { findUserById } from '../accounts/users.ts';

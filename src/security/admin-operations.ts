@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Services } from '../context.ts';
-import { clearSecondFactorLocks } from '../accounts/second-factor-lockout.ts';
+import { clearSecondFactorLocks } from './second-factor-lockout.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import { AuditQueryError, parseSince, queryAudit } from './audit-log.ts';
 import { parseDuration, SUSPENSION_KINDS, Suspensions } from './suspensions.ts';

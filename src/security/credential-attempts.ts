@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import { beginSecondFactorAttempt, recordSecondFactorFailure, recordSecondFactorSuccess } from '../accounts/second-factor-lockout.ts';
+import { beginSecondFactorAttempt, recordSecondFactorFailure, recordSecondFactorSuccess } from './second-factor-lockout.ts';
 import type { Services } from '../context.ts';
 import { keyOf, type RateLimits } from './rate-limits.ts';
 import type { SecurityEvents } from './security-events.ts';

@@ -75,6 +75,8 @@ test('on a terminal: readable lines, the listening URL and the next step first, 
   assert.match(lines[1]!, /^ {15}next: add a user and an app with the latchkey command, then get a token \(README, "From nothing to a token"\); users sign in at http:\/\/127\.0\.0\.1:\d+\/account$/);
   assert.ok(lines.some((l) => /^\d\d:\d\d:\d\d INFO  GET \/\.well-known\/openid-configuration 200 \d+ms/.test(l)), output);
   assert.ok(!lines.some((l) => l.trimStart().startsWith('{')), `no JSON on a terminal:\n${output}`);
+  // What was logged while starting (a fresh PostgreSQL database is migrated) follows, not precedes, it.
+  if (process.env.TEST_DATABASE_URL) assert.ok(lines.slice(2).some((l) => /INFO  database migrated/.test(l)), output);
 });
 
 test('LOG_FORMAT=json on a terminal: JSON lines', { skip: existsSync(SCRIPT) ? false : `${SCRIPT} (util-linux) is not installed` }, async () => {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generate, generateSecret } from 'otplib';
 import {
-  describeWait, lockSeconds, mustHaveSecondFactor, normalizeRecoveryCode, normalizeTotpCode, requestsMfa, ACR_MFA, RECOVERY_ALPHABET,
+  describeWait, mustHaveSecondFactor, normalizeRecoveryCode, normalizeTotpCode, requestsMfa, ACR_MFA, RECOVERY_ALPHABET,
 } from '../../src/accounts/second-factor-policy.ts';
 import { checkTotpCode } from '../../src/accounts/totp.ts';
+import { lockSeconds } from '../../src/security/second-factor-lockout.ts';
 
 test('TOTP: ±1 step accepted, ±2 refused, and a step at or before the last accepted one refused', async () => {
   const secret = generateSecret();

@@ -1,5 +1,4 @@
 import type { Services } from '../context.ts';
-import { lockSeconds, SECOND_FACTOR_MAX_CONSECUTIVE, SECOND_FACTOR_MAX_FAILURES, SECOND_FACTOR_WINDOW_SECONDS } from './second-factor-policy.ts';
 
 /**
  * Per-account limit on second-factor codes (TOTP and recovery codes), independent of IP.
@@ -13,6 +12,20 @@ import { lockSeconds, SECOND_FACTOR_MAX_CONSECUTIVE, SECOND_FACTOR_MAX_FAILURES,
  * the pace, and past SECOND_FACTOR_MAX_CONSECUTIVE no code is checked at all (NIST SP 800-63B
  * §5.2.2) until the owner proves themselves otherwise (a passkey) or an operator unlocks.
  */
+
+/** Failures within the window before the second factor is locked. */
+export const SECOND_FACTOR_MAX_FAILURES = 5;
+export const SECOND_FACTOR_WINDOW_SECONDS = 300;
+/** Wrong codes in a row, at any pace, after which no code is checked until a success by other means (NIST SP 800-63B §5.2.2: at most 100). */
+export const SECOND_FACTOR_MAX_CONSECUTIVE = 100;
+const LOCK_BASE_SECONDS = 300;
+const LOCK_MAX_SECONDS = 24 * 3600;
+
+/** 5 minutes for the first lock, doubling on each repeat, capped at a day. */
+export function lockSeconds(previousLocks: number): number {
+  return Math.min(LOCK_MAX_SECONDS, LOCK_BASE_SECONDS * 2 ** Math.min(Math.max(previousLocks, 0), 20));
+}
+
 type Deps = Pick<Services, 'db'>;
 
 export type AttemptGate = { allowed: true } | { allowed: false; retryAfterSeconds: number };
