@@ -1,17 +1,20 @@
 import type Router from '@koa/router';
 import { factorSummary } from '../accounts/factors.ts';
 import { minimumPasswordLength, PASSWORD_MAX_LENGTH } from '../accounts/password-policy.ts';
+import { notifyPasswordChanged } from '../accounts/password-changed-notice.ts';
 import { setUserPassword } from '../accounts/user-password.ts';
 import { InputError } from '../errors.ts';
 import { endAllSessions } from '../accounts/sessions.ts';
 import { readForm } from '../http/form-body.ts';
+import { requestFields } from '../security/security-events.ts';
 import type { AccountKit, SignedIn } from './account-kit.ts';
 
 /**
  * "Change password": the current password and, when one is enrolled, a second factor first
  * (src/account/reauth.ts, `password`); then the new password twice, under the password policy
  * (src/accounts/password-policy.ts). Every other session of the user is signed out: whoever
- * knew the old password and signed in with it is put out.
+ * knew the old password and signed in with it is put out. The owner is told by e-mail (a failed
+ * send is logged and audited, and the password stays changed: the event says `notified: false`).
  */
 export function passwordRoutes(router: Router, kit: AccountKit) {
   const form = async (signedIn: SignedIn, extra: Record<string, unknown> = {}) => {
@@ -42,7 +45,8 @@ export function passwordRoutes(router: Router, kit: AccountKit) {
       throw error;
     }
     const ended = await endAllSessions(kit.services, signedIn.user.id, { except: signedIn.sessionUid });
-    kit.event(ctx, 'account.password.changed', signedIn.user, { otherSessionsEnded: ended });
+    const notified = await notifyPasswordChanged(kit.services, signedIn.user, { signedOut: false }, requestFields(ctx));
+    kit.event(ctx, 'account.password.changed', signedIn.user, { otherSessionsEnded: ended, notified });
     kit.page(ctx, 'account-notice', {
       title: 'Password changed',
       message: ended ? `Your password was changed, and your ${ended} other session${ended === 1 ? ' was' : 's were'} signed out.` : 'Your password was changed.',

@@ -6,10 +6,12 @@ import type { Services } from '../context.ts';
 import { finishSignIn, startSignIn } from '../oidc/first-party-session.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import type { CredentialAttempts } from '../security/credential-attempts.ts';
+import type { RateLimits } from '../security/rate-limits.ts';
 import { accountKit } from './account-kit.ts';
 import { appRoutes } from './app-routes.ts';
 import { dataRoutes } from './data-routes.ts';
 import { deleteRoutes } from './delete-routes.ts';
+import { emailRoutes, returnAfterSignIn } from './email-routes.ts';
 import { factorRoutes } from './factor-routes.ts';
 import { passwordRoutes } from './password-routes.ts';
 import { reauthRoutes } from './reauth-routes.ts';
@@ -21,9 +23,9 @@ import { sessionRoutes } from './session-routes.ts';
  * without one is sent through Latchkey's authorization endpoint as the first-party
  * account-console client, so sign-in (and 2FA) happens in one place. One file per concern:
  * re-authentication, sign-in methods, recovery codes, sessions, connected apps, password,
- * data download, deletion.
+ * e-mail address, data download, deletion.
  */
-export function accountRoutes(services: Services, holder: ProviderHolder, csrfSecret: string, attempts: CredentialAttempts): Router {
+export function accountRoutes(services: Services, holder: ProviderHolder, csrfSecret: string, attempts: CredentialAttempts, limits?: RateLimits): Router {
   const router = new Router({ prefix: '/account', sensitive: true });
   const STATE_COOKIE = 'latchkey.account_state';
   const kit = accountKit(services, holder, csrfSecret, attempts);
@@ -50,7 +52,8 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
     const error = finishSignIn(ctx, '/account', STATE_COOKIE);
     if (error === 'state_mismatch') return kit.refuse(ctx, 400, error, 'This sign-in link is stale. Open your account page again.');
     if (error) return kit.refuse(ctx, 400, error, 'Signing in to your account did not complete.');
-    ctx.redirect('/account');
+    // Back to the e-mailed link that sent the visitor to sign in (src/account/email-routes.ts).
+    ctx.redirect(returnAfterSignIn(ctx) ?? '/account');
   });
 
   reauthRoutes(router, kit);
@@ -59,6 +62,7 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
   sessionRoutes(router, kit);
   appRoutes(router, kit);
   passwordRoutes(router, kit);
+  emailRoutes(router, kit, { startSignIn: (ctx) => startSignIn(services, ctx, '/account', STATE_COOKIE), limits });
   dataRoutes(router, kit);
   deleteRoutes(router, kit);
   return router;

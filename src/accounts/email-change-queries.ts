@@ -1,0 +1,85 @@
+import type { SqlClient } from '../storage/sql.ts';
+
+/**
+ * The SQL behind src/accounts/email-change.ts: the `email_change` table (one pending change per
+ * user, its link's token kept only as a SHA-256) and the user's address.
+ */
+export interface PendingEmailChange {
+  userId: string;
+  newEmail: string;
+  expiresAt: Date;
+}
+
+interface Row {
+  user_id: string;
+  new_email: string;
+  expires_at: Date | string;
+}
+const toPending = (r: Row): PendingEmailChange => ({ userId: r.user_id, newEmail: r.new_email, expiresAt: new Date(r.expires_at) });
+
+/** Whether any account (enabled, disabled, or waiting for its own confirmation) uses the address. */
+export async function emailInUse(sql: SqlClient, email: string): Promise<boolean> {
+  const { rows } = await sql.query('SELECT 1 FROM "user" WHERE email = $1', [email]);
+  return rows.length > 0;
+}
+
+/** Forgets every pending change of the user (a newer request replaces them; a used link is kept as used). */
+export async function deletePendingChanges(sql: SqlClient, userId: string): Promise<void> {
+  await sql.query('DELETE FROM email_change WHERE user_id = $1 AND used_at IS NULL', [userId]);
+}
+
+/** The user's one pending change: the older ones are deleted in the same transaction. */
+export async function replacePendingChange(sql: SqlClient, input: { tokenHash: string; userId: string; newEmail: string; expiresAt: Date }): Promise<void> {
+  await sql.transaction(async (tx) => {
+    await deletePendingChanges(tx, input.userId);
+    await tx.query('INSERT INTO email_change (token_hash, user_id, new_email, expires_at) VALUES ($1, $2, $3, $4)', [
+      input.tokenHash,
+      input.userId,
+      input.newEmail,
+      input.expiresAt,
+    ]);
+  });
+}
+
+export async function deleteChange(sql: SqlClient, tokenHash: string): Promise<void> {
+  await sql.query('DELETE FROM email_change WHERE token_hash = $1', [tokenHash]);
+}
+
+/** The change a link names while it can be used (unexpired, unused), without using it. */
+export async function findPendingChange(sql: SqlClient, tokenHash: string): Promise<PendingEmailChange | undefined> {
+  const { rows } = await sql.query<Row>(
+    'SELECT user_id, new_email, expires_at FROM email_change WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()',
+    [tokenHash],
+  );
+  return rows[0] ? toPending(rows[0]) : undefined;
+}
+
+/** Uses the link for this user, once: undefined for a used, expired, replaced, unknown or another user's link. */
+export async function consumeChange(tx: SqlClient, tokenHash: string, userId: string): Promise<PendingEmailChange | undefined> {
+  const { rows } = await tx.query<Row>(
+    `UPDATE email_change SET used_at = now()
+      WHERE token_hash = $1 AND user_id = $2 AND used_at IS NULL AND expires_at > now()
+      RETURNING user_id, new_email, expires_at`,
+    [tokenHash, userId],
+  );
+  return rows[0] ? toPending(rows[0]) : undefined;
+}
+
+/**
+ * Moves an enabled account to the new address, which is proven by the link (email_verified).
+ * Returns the old address, or undefined when the account is gone, disabled, or another account
+ * took the address meanwhile (checked here; a race past the check ends in the unique index).
+ */
+export async function moveToAddress(tx: SqlClient, userId: string, newEmail: string): Promise<{ oldEmail: string } | undefined> {
+  const { rows } = await tx.query<{ email: string }>('SELECT email FROM "user" WHERE id = $1 AND disabled_at IS NULL FOR UPDATE', [userId]);
+  if (!rows[0]) return undefined;
+  const { rowCount } = await tx.query(
+    `UPDATE "user" SET email = $2, email_verified = true, updated_at = now()
+      WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM "user" other WHERE other.email = $2 AND other.id <> $1)`,
+    [userId, newEmail],
+  );
+  return rowCount === 1 ? { oldEmail: rows[0].email } : undefined;
+}
+
+/** PostgreSQL's unique_violation (both drivers carry the SQLSTATE as `code`). */
+export const isUniqueViolation = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === '23505';
