@@ -43,11 +43,6 @@ const ALLOWED: { file: string; imports: string; reason: string }[] = [
     reason: 'the server starts the control socket (cli/control-socket.ts) and answers it from the operations table the CLI also uses (cli/operations.ts); both belong below the server (the operations in the libraries or admin/, the socket server in http/ or observability/), to move once nobody is adding operations',
   },
   {
-    file: 'accounts/user-queries.ts',
-    imports: 'security',
-    reason: "the console's user page reads that user's audit events here (security/audit-log.ts) while security's attempt limits read accounts' second-factor lockout: the audit read belongs with its caller in admin/",
-  },
-  {
     file: 'clients/machine-access.ts',
     imports: 'apis',
     reason: 'machine access checks API scopes (type ApiInfo) while apis/ creates each API its introspection client through clients/: the ApiInfo type belongs in a module both may import',
