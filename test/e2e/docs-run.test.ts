@@ -65,6 +65,7 @@ for (const { doc, blocks } of docs) {
     const session = new BashSession(checkout, env, path.join(work, 'script.fifo'));
     const asWritten = (code: string) => code.replaceAll('http://localhost:3000', issuer);
     let server: { pid: number; log: string } | undefined;
+    const startsOwnServer = blocks.some((b) => b.background && !b.skip);
 
     const startServer = async (code: string, line: string) => {
       const log = path.join(work, `server-${line.replace(/\W+/g, '_')}.log`);
@@ -105,7 +106,8 @@ for (const { doc, blocks } of docs) {
           t.diagnostic(`${id} ${block.lang}: ran in the background; the server answered /readyz`);
           continue;
         }
-        if (!server) await startServer('npm start', `${id} (the server the document assumes, started with npm start)`);
+        // A document that starts its own server runs the blocks before that without one.
+        if (!server && !startsOwnServer) await startServer('npm start', `${id} (the server the document assumes, started with npm start)`);
 
         let command = code;
         if (block.lang === 'python') {
