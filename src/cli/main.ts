@@ -471,8 +471,13 @@ export async function main(argv: string[]): Promise<number> {
     // The CLI's translation of the closed error set (errors.ts): the message, and the kind's exit code.
     const busy = (error as Error).name === 'EmbeddedDatabaseBusyError';
     const answer = error instanceof ConfigError || busy ? { kind: 'invalid_input' as const, message: (error as Error).message } : answerFor(error);
+    // `serve` and `migrate` never ask a running server (the others do, over the control socket).
     const message = busy
-      ? `${answer.message}, and no server answers on its control socket; stop that process or set DATABASE_URL`
+      ? key === 'serve'
+        ? `${answer.message}: a Latchkey server already runs on this DATA_DIR; stop it first, or give this one another DATA_DIR`
+        : key === 'migrate'
+          ? `${answer.message}: a Latchkey server runs on it, and it applied every migration it knows when it started; to apply newer ones, restart it (or stop it and run latchkey migrate)`
+          : `${answer.message}, and no server answers on its control socket; stop that process or set DATABASE_URL`
       : answer.kind === 'internal'
         ? `unexpected error: ${(error as Error).message}`
         : answer.message;
