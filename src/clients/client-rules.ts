@@ -109,8 +109,13 @@ export function clientMetadataProblem(md: Record<string, unknown>): RuleProblem 
   for (const field of UNSUPPORTED_FIELDS) {
     if (md[field] !== undefined) return metadataProblem(`${field} is not supported by this server`);
   }
-  if (md.subject_type !== undefined && md.subject_type !== 'pairwise') {
-    return metadataProblem('subject_type must be "pairwise": the public subject is only for apps an operator marks first-party');
+  if (md.subject_type !== undefined && md.subject_type !== subjectTypeFor(md, false)) {
+    // An RFC 7592 update echoes what it read: "public" for an app without users is fine.
+    return metadataProblem(
+      subjectTypeFor(md, false) === 'pairwise'
+        ? 'subject_type must be "pairwise": the public subject is only for apps an operator marks first-party'
+        : 'subject_type must be "public" for an app without redirect URIs (it has no users)',
+    );
   }
   if (md.client_name !== undefined) {
     if (typeof md.client_name !== 'string' || !md.client_name.trim() || md.client_name.length > LIMITS.name) {
