@@ -35,6 +35,8 @@ export function emailRoutes(router: Router, kit: AccountKit, deps: { startSignIn
     ...extra,
   });
   const notice = (ctx: Context, heading: string, message: string, status = 200) => kit.page(ctx, 'account-notice', { title: heading, message }, status);
+  const unavailable = (ctx: Context) =>
+    notice(ctx, title, 'Changing your e-mail address needs e-mail, and this server sends none. Ask its operators to change it for you.', 503);
   const deadLink = (ctx: Context) =>
     notice(ctx, 'This link does not work any more', 'The link has expired, was already used, was replaced by a newer one, or is not complete. Nothing was changed. To change your e-mail address, start again from your account page.', 400);
   const otherAccount = (ctx: Context, signedIn: SignedIn) =>
@@ -43,6 +45,7 @@ export function emailRoutes(router: Router, kit: AccountKit, deps: { startSignIn
   router.get('/email', async (ctx) => {
     const signedIn = await kit.signedIn(ctx);
     if (!signedIn) return ctx.redirect('/account');
+    if (!emailChangeAvailable(kit.services)) return unavailable(ctx);
     kit.page(ctx, 'account-email', await form(signedIn, await kit.reauthenticated(signedIn, 'strong')));
   });
 
@@ -50,6 +53,7 @@ export function emailRoutes(router: Router, kit: AccountKit, deps: { startSignIn
     const body = await readForm(ctx);
     const signedIn = await kit.reauthGuard(ctx, body, 'strong', '/account/email');
     if (!signedIn) return;
+    if (!emailChangeAvailable(kit.services)) return unavailable(ctx);
     const refuse = async (status: number, error: string) => kit.page(ctx, 'account-email', await form(signedIn, true, { error, value: (body.get('email') ?? '').slice(0, EMAIL_MAX_LENGTH) }), status);
     try {
       const newEmail = acceptableNewEmail(body.get('email') ?? '');
@@ -100,6 +104,14 @@ export function emailRoutes(router: Router, kit: AccountKit, deps: { startSignIn
     if (!outcome.ok) return deadLink(ctx);
     notice(ctx, 'Your e-mail address was changed', `Your account now uses ${outcome.newEmail}: sign in with it from now on. We told ${outcome.oldEmail} about the change.`);
   });
+}
+
+/**
+ * In production without SMTP_URL (allowed when sign-up and password reset are off) the links
+ * would only reach DATA_DIR/outbox/: the change is not offered rather than left waiting forever.
+ */
+export function emailChangeAvailable(services: Pick<AccountKit['services'], 'config' | 'mailer'>): boolean {
+  return services.mailer.transport === 'smtp' || !services.config.production;
 }
 
 /** Where /account/callback goes after a sign-in that a link started (then forgets it), or undefined. */

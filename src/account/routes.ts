@@ -11,7 +11,7 @@ import { accountKit } from './account-kit.ts';
 import { appRoutes } from './app-routes.ts';
 import { dataRoutes } from './data-routes.ts';
 import { deleteRoutes } from './delete-routes.ts';
-import { emailRoutes, returnAfterSignIn } from './email-routes.ts';
+import { emailChangeAvailable, emailRoutes, returnAfterSignIn } from './email-routes.ts';
 import { factorRoutes } from './factor-routes.ts';
 import { passwordRoutes } from './password-routes.ts';
 import { reauthRoutes } from './reauth-routes.ts';
@@ -39,6 +39,7 @@ export function accountRoutes(services: Services, holder: ProviderHolder, csrfSe
     kit.page(ctx, 'account', {
       title: 'Your account',
       email: user.email,
+      emailChange: emailChangeAvailable(services),
       csrf: kit.csrf(signedIn),
       apps: await listConnectedApps(services, user.id),
       sessions: await listSessions(services, user.id, { currentSessionUid: sessionUid }),

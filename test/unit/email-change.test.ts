@@ -47,3 +47,13 @@ describe('the e-mails', () => {
     assert.ok(!mail.html.includes('<b>x</b>') && mail.html.includes('&lt;b&gt;'));
   });
 });
+
+describe('emailChangeAvailable', () => {
+  test('offered with a mail server, or outside production; not in production with only the outbox', async () => {
+    const { emailChangeAvailable } = await import('../../src/account/email-routes.ts');
+    const at = (production: boolean, transport: 'smtp' | 'outbox') => emailChangeAvailable({ config: { production }, mailer: { transport } } as never);
+    assert.equal(at(true, 'smtp'), true);
+    assert.equal(at(false, 'outbox'), true);
+    assert.equal(at(true, 'outbox'), false);
+  });
+});
