@@ -7,9 +7,18 @@
  * A developer can ask (portal, DCR) but never approve; until an operator does, the access is
  * "pending" and the token endpoint answers invalid_scope.
  */
-import type { ApiInfo } from '../apis/api-store.ts';
 import type { Services } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
+
+/**
+ * What machine access needs to know of an API (an ApiInfo of apis/api-store.ts fits). Declared
+ * here because apis/ builds on clients/ (each API's introspection client), not the other way.
+ */
+export interface ApiOffer {
+  name: string;
+  audience: string;
+  scopes: readonly { name: string; machine?: boolean }[];
+}
 
 export interface MachineAccessHolder {
   allowedScopes: ReadonlySet<string>;
@@ -21,7 +30,7 @@ export const usesClientCredentials = (metadata: Record<string, unknown>): boolea
   Array.isArray(metadata.grant_types) && metadata.grant_types.includes('client_credentials');
 
 /** The scopes of `api` a client_credentials token for this client may carry: offered ∧ asked for ∧ approved. */
-export function grantableMachineScopes(api: ApiInfo, client: MachineAccessHolder): string[] {
+export function grantableMachineScopes(api: ApiOffer, client: MachineAccessHolder): string[] {
   return api.scopes.filter((s) => s.machine && client.allowedScopes.has(s.name) && client.approvedMachineScopes.has(s.name)).map((s) => s.name);
 }
 
@@ -37,7 +46,7 @@ export interface MachineAccessStatus {
 }
 
 /** Per API the client asks scopes of: what its machine access amounts to (for `client show` and the portal). */
-export function machineAccessStatus(apis: readonly ApiInfo[], client: MachineAccessHolder): MachineAccessStatus[] {
+export function machineAccessStatus(apis: readonly ApiOffer[], client: MachineAccessHolder): MachineAccessStatus[] {
   return apis
     .map((api) => {
       const requested = api.scopes.filter((s) => client.allowedScopes.has(s.name));
