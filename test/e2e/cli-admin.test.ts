@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const API = 'https://ledger.example.com/api';
 let latchkey: Latchkey;
 

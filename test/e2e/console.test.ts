@@ -16,7 +16,7 @@ import { launchBrowser } from '../support/browser.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://notes.example.com/api';
-import { TEST_PASSWORD as password } from '../support/users.ts';
+import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
 const COUNTED = ['token.issued', 'signin.success', 'signin.failure', 'signin.mfa.failure', 'signin.throttled', 'signin.locked', 'suspension.created'];
 
 let latchkey: Latchkey;
@@ -27,11 +27,7 @@ const otherAdmins: string[] = [];
 
 const screenshot = (page: Page, name: string) => page.screenshot({ path: path.join(repoRoot, 'docs/images', `console-${name}.png`), fullPage: true });
 
-async function newUser(name: string, roles: string[] = []) {
-  const email = `${name}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  const created = await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: password });
-  return { email, id: String(created.id ?? created.user_id ?? '') };
-}
+const newUser = (name: string, roles: string[] = []) => createTestUser(latchkey, name, { roles });
 
 async function submitPassword(page: Page, email: string, pass = password) {
   await page.fill('#email', email);

@@ -19,7 +19,7 @@ import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const PAYROLL = 'https://payroll.example.com/api';
 const NOTES = 'https://notes.example.com/api';
-const password = 'correct horse battery staple';
+import { TEST_PASSWORD as password } from '../support/users.ts';
 let latchkey: Latchkey;
 let notesCredentials: { introspection_client_id: string; introspection_client_secret: string };
 

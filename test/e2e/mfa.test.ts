@@ -17,18 +17,14 @@ import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 const NOTES = 'https://notes.example.com/api';
 const ACR_MFA = 'urn:latchkey:acr:mfa';
 const ACR_PWD = 'urn:latchkey:acr:pwd';
-const password = 'correct horse battery staple';
+import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
 
 let latchkey: Latchkey;
 let app: Awaited<ReturnType<typeof startAppServer>>;
 let browser: Browser;
 let config: oidc.Configuration;
 
-async function newUser(name: string, roles: string[] = []) {
-  const email = `${name}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: password });
-  return { email, password };
-}
+const newUser = (name: string, roles: string[] = []) => createTestUser(latchkey, name, { roles });
 
 async function withContext<T>(fn: (ctx: BrowserContext, page: Page) => Promise<T>): Promise<T> {
   const ctx = await browser.newContext();

@@ -17,7 +17,7 @@ import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 const NOTES = 'https://notes.example.com/api';
 const OTHER = 'https://other.example.com/api';
 const OPAQUE = 'https://opaque-notes.example.com/api';
-const password = 'correct horse battery staple';
+import { TEST_PASSWORD as password } from '../support/users.ts';
 
 let latchkey: Latchkey;
 let notesApi: Awaited<ReturnType<typeof startNotesApi>>;

@@ -17,7 +17,7 @@ import { authorizeInBrowser, discover, redeem, startAppServer } from '../support
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
-const password = 'correct horse battery staple';
+import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
 /** The API's status-list cache; revocation must show within server cache + this + a margin. */
 const KIT_CACHE_SECONDS = 2;
 const MARGIN_MS = 1500;
@@ -55,11 +55,7 @@ function assertRevokedInTime(refusal: Awaited<ReturnType<typeof untilRefused>>) 
   console.log(`# refused ${refusal.ms} ms after the revocation (allowed ${DEADLINE_MS} ms)`);
 }
 
-async function newUser(tag: string) {
-  const email = `${tag}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: password });
-  return { email, password };
-}
+const newUser = (tag: string) => createTestUser(latchkey, tag);
 
 async function grantInBrowser(ctx: BrowserContext, user: { email: string; password: string }) {
   const page = await ctx.newPage();

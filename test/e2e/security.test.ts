@@ -17,7 +17,7 @@ import { Jar, basic } from '../support/http-session.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 const VICTIM = 'victim@example.com';
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const METRICS_TOKEN = randomBytes(24).toString('base64url');
 const ADMIN_TOKEN = randomBytes(32).toString('base64url');
 const FORM = 'application/x-www-form-urlencoded';

@@ -20,7 +20,7 @@ import { csrfOf, FORM, Jar, postForm, sender, startSignIn } from '../support/htt
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { startMailbox, type Mailbox, type ReceivedMail } from '../support/mailbox.ts';
 
-const PASSWORD = 'correct horse battery staple';
+import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 
 let mailbox: Mailbox;
 let latchkey: Latchkey;

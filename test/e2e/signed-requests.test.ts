@@ -19,7 +19,7 @@ import { followInBrowser, startAppServer, oauthErrorOf } from '../support/flow.t
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
-const password = 'correct horse battery staple';
+import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
 
 let latchkey: Latchkey;
 let app: Awaited<ReturnType<typeof startAppServer>>;
@@ -61,11 +61,7 @@ const discoverWith = (clientId: string, metadata: Partial<oidc.ClientMetadata>, 
 
 const privateKeyJwt = (key: SigningKey) => oidc.PrivateKeyJwt({ key: key.privateKey, kid: key.kid });
 
-async function newUser(): Promise<{ email: string; password: string }> {
-  const email = `signed-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: password });
-  return { email, password };
-}
+const newUser = () => createTestUser(latchkey, 'signed');
 
 /** A fresh request's checks: PKCE verifier, state, nonce, and the parameters that carry them. */
 async function freshRequest(scope = 'openid notes:read') {

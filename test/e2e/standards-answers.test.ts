@@ -21,7 +21,7 @@ const REPORTS = 'https://reports.example.com/api';
 const SHORT_LIVED = 'https://ticker.example.com/api';
 const OPAQUE = 'https://ledger.example.com/api';
 const REDIRECT = 'http://127.0.0.1:9/callback';
-const PASSWORD = 'correct horse battery staple';
+import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const PYTHON = '/usr/bin/python3';
 
 interface Credentials {
@@ -89,11 +89,7 @@ async function userTokens(email: string, resource: string, scope: string) {
   return { ...((await res.json()) as { access_token: string; id_token?: string }), replay: exchange };
 }
 
-async function newUser(tag: string) {
-  const email = `${tag}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: PASSWORD });
-  return email;
-}
+const newUser = async (tag: string) => (await createTestUser(latchkey, tag)).email;
 
 before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
