@@ -17,7 +17,7 @@ export function applyConsent(
   if (input.missingOIDCScope.length) grant.addOIDCScope(input.missingOIDCScope.join(' '));
   if (input.missingOIDCClaims.length) {
     // Only claims the consent screen listed (those of the granted scopes); the rest are refused, not granted unseen.
-    const grantable = grantableClaims(split(grant.openid?.scope), CLAIMS_BY_SCOPE);
+    const grantable = grantableClaims(split(grant.getOIDCScope()), CLAIMS_BY_SCOPE);
     const allowed = input.missingOIDCClaims.filter((c) => grantable.has(c));
     const refused = input.missingOIDCClaims.filter((c) => !grantable.has(c));
     if (allowed.length) grant.addOIDCClaims(allowed);

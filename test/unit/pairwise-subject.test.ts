@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { subjectMetadataFor, subjectTypeFor } from '../../src/clients/client-rules.ts';
+import { applyConsent } from '../../src/interactions/apply-consent.ts';
 import { pairwiseSubjects, sectorOf } from '../../src/oidc/pairwise-subject.ts';
 import { resolvePairwiseSubject } from '../../src/resource-server/pairwise-subject.ts';
 import { describeClaims } from '../../src/resource-server/verified-access-token.ts';
@@ -80,5 +81,25 @@ describe('the kit and pairwise access tokens', () => {
       resolvePairwiseSubject('a.b.c', describeClaims(claims, 'jwt'), { issuer: 'https://login.example.com', audience: claims.aud }),
       (error: Error & { code?: string }) => error.code === 'invalid_token' && /introspection/.test(error.message),
     );
+  });
+});
+
+describe('consent grants only the claims it showed', () => {
+  test('a claim outside the granted scopes (email without the email scope) is refused, not granted unseen', () => {
+    const added: string[] = [];
+    const rejected: string[] = [];
+    const grant = {
+      openid: { scope: '' },
+      addOIDCScope(scope: string) { this.openid.scope = scope; },
+      getOIDCScope() { return this.openid.scope; },
+      addOIDCClaims(claims: string[]) { added.push(...claims); },
+      rejectOIDCClaims(claims: string[]) { rejected.push(...claims); },
+    };
+    applyConsent(grant as never, { missingOIDCScope: ['openid'], missingOIDCClaims: ['email', 'auth_time', 'acr'], apis: [], choices: new Map() });
+    assert.deepEqual(added, ['auth_time', 'acr']);
+    assert.deepEqual(rejected, ['email']);
+    added.length = rejected.length = 0;
+    applyConsent(grant as never, { missingOIDCScope: ['openid', 'email'], missingOIDCClaims: ['email'], apis: [], choices: new Map() });
+    assert.deepEqual([added, rejected], [['email'], []]);
   });
 });
