@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
 import { startAppServer } from '../support/flow.ts';
@@ -204,6 +205,32 @@ describe('change e-mail', () => {
     const everything = JSON.stringify(await latchkey.cliJson(['audit', '--user', user.id, '--limit', '100']));
     assert.ok(!everything.includes(token), 'no audit event carries the token');
     assert.ok(!latchkey.output().includes(token), 'the log never shows the token (SMTP mode)');
+  });
+
+  test('with an authenticator app, the password alone is not enough: the code is asked for as well', async () => {
+    const user = await createTestUser(latchkey, 'twofactor');
+    const jar = (await signIn(user.email))!;
+    const account = await send('/account', { jar });
+    assert.equal((await post(jar, '/account/reauth', { csrf: csrfOf(account.text), password: user.password, need: 'any', return: '/account' })).status, 303);
+    const setup = await post(jar, '/account/totp/setup', { csrf: csrfOf(account.text) });
+    const secret = /id="totp-secret"[^>]*>([A-Z2-7 ]+)</.exec(setup.text)?.[1]?.replace(/ /g, '') ?? assert.fail('no TOTP secret on the page');
+    const step = () => Math.floor(Date.now() / 30_000);
+    const enrolledAt = step();
+    assert.equal((await post(jar, '/account/totp/confirm', { csrf: csrfOf(account.text), code: await generate({ secret }) })).status, 303);
+
+    // The password was proved a moment ago; with a second factor that is not enough to change the address.
+    const target = unique('guarded');
+    const refused = await requestChange(jar, target, { reauth: false });
+    assert.equal(refused.status, 401);
+    assert.equal(heading(refused.text), 'Confirm it is you');
+    assert.match(refused.text, /Code from your authenticator app/);
+
+    // A code of a time step not used yet (each works once), then the change goes through.
+    while (step() <= enrolledAt || (Date.now() / 1000) % 30 > 27) await new Promise((r) => setTimeout(r, 250));
+    assert.equal((await post(jar, '/account/reauth', { csrf: csrfOf(account.text), code: await generate({ secret }), need: 'strong', return: '/account/email' })).status, 303);
+    const sent = await requestChange(jar, target, { reauth: false });
+    assert.equal(heading(sent.text), 'Check your new address');
+    assert.match((await mailbox.next(target)).link!, /\/account\/email\/confirm\?token=/);
   });
 
   test('an address another account uses: the same page, a mail saying it is taken (no link), nothing pending', async () => {
