@@ -102,7 +102,8 @@ export function emailRoutes(router: Router, kit: AccountKit, deps: { startSignIn
       return notice(ctx, 'The address was not changed', 'Another account started using this address after you asked for the change, so your account keeps its current address.', 409);
     }
     if (!outcome.ok) return deadLink(ctx);
-    notice(ctx, 'Your e-mail address was changed', `Your account now uses ${outcome.newEmail}: sign in with it from now on. We told ${outcome.oldEmail} about the change.`);
+    const told = outcome.oldNotified ? `We told ${outcome.oldEmail} about the change.` : `We could not tell ${outcome.oldEmail} about the change by e-mail.`;
+    notice(ctx, 'Your e-mail address was changed', `Your account now uses ${outcome.newEmail}: sign in with it from now on. ${told}`);
   });
 }
 
