@@ -3,7 +3,7 @@ import { factorSummary } from '../accounts/factors.ts';
 import type { User } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
 import { csrfToken, csrfValid } from '../http/csrf.ts';
-import { renderView } from '../http/views.ts';
+import { sendPage, sendRefusalPage } from '../http/html-page.ts';
 import { signedInUser } from '../oidc/first-party-session.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import type { CredentialAttempts } from '../security/credential-attempts.ts';
@@ -49,13 +49,8 @@ export interface ReauthForm {
 }
 
 export function accountKit(services: Services, holder: ProviderHolder, csrfSecret: string, attempts: CredentialAttempts): AccountKit {
-  const page: AccountKit['page'] = (ctx, view, data, status = 200) => {
-    ctx.status = status;
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = renderView(view, data);
-  };
-  const refuse: AccountKit['refuse'] = (ctx, status, code, message) => page(ctx, 'error', { title: 'Error', message, code }, status);
+  const page: AccountKit['page'] = sendPage;
+  const refuse: AccountKit['refuse'] = sendRefusalPage;
   const csrf = (signedIn: SignedIn) => csrfToken(csrfSecret, signedIn.sessionUid);
 
   const reauthenticated = async (signedIn: SignedIn, need: ReauthNeed) => {

@@ -9,7 +9,8 @@ import type { Services } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import { csrfToken, csrfValid } from '../http/csrf.ts';
 import { readForm } from '../http/form-body.ts';
-import { renderView, viewsDir } from '../http/views.ts';
+import { sendPage, sendRefusalPage } from '../http/html-page.ts';
+import { viewsDir } from '../http/views.ts';
 import { clientMetadataValidator } from '../oidc/client-validation.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import { finishSignIn, signedInUser, startSignIn } from '../oidc/first-party-session.ts';
@@ -63,13 +64,8 @@ export function portalRoutes(services: Services, holder: ProviderHolder, csrfSec
   const router = new Router({ prefix: BASE, sensitive: true });
   const validate = clientMetadataValidator(() => holder.current);
 
-  const page = (ctx: Context, view: string, data: Record<string, unknown>, status = 200) => {
-    ctx.status = status;
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = renderView(view, data);
-  };
-  const errorPage = (ctx: Context, status: number, message: string, code: string) => page(ctx, 'error', { title: 'Error', message, code }, status);
+  const page = sendPage;
+  const errorPage = (ctx: Context, status: number, message: string, code: string) => sendRefusalPage(ctx, status, code, message);
 
   /** The signed-in developer, or an answer already sent (sign-in redirect, 401, 403). */
   const developer = async (ctx: Context): Promise<{ user: User; sessionUid: string } | undefined> => {
