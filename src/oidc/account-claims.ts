@@ -5,7 +5,7 @@ import { storableText } from '../storage/sql.ts';
 
 /**
  * The claims each OpenID scope releases (oidc-provider's `claims` configuration). The consent
- * screen lists exactly these (src/interactions/consent-model.ts); `email` comes only with the
+ * screen lists exactly these (src/apis/consent-model.ts); `email` comes only with the
  * `email` scope. `profile` releases nothing: Latchkey keeps no profile.
  */
 export const CLAIMS_BY_SCOPE: Readonly<Record<string, readonly string[]>> = {

@@ -1,6 +1,6 @@
 /**
  * Registration-time redirect-URI rules (src/clients/redirect-uri-rules.ts; RFC 9700 §2.1,
- * §4.1.3, RFC 8252) and the pure consent model (src/interactions/consent-model.ts) that decides
+ * §4.1.3, RFC 8252) and the pure consent model (src/apis/consent-model.ts) that decides
  * what the consent screen lists and what a "read-only" choice grants (security rules 15, 16).
  */
 import { describe, test } from 'node:test';
