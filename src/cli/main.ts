@@ -210,6 +210,17 @@ const commands: Record<string, Command> = {
   ...clientIdCommand('unsuspend', 'Lifts a suspension.'),
   ...clientIdCommand('approve', 'Approves an app waiting for approval (CLIENT_APPROVAL=manual).'),
   ...clientIdCommand('delete', 'Deletes an app and revokes its grants and tokens.'),
+  'client set-first-party': {
+    usage:
+      'latchkey client set-first-party <client-id> [--off]\n  Your own app gets the user\'s account id as `sub` (--off: a pairwise subject of its own again). Every `sub` the app sees changes; not for portal or DCR apps.',
+    options: { off: { type: 'boolean' } },
+    operation: 'client.set-first-party',
+    positional: 'clientId',
+    input: (v) => {
+      if (!v.clientId) throw new InputError('the client id is required');
+      return { clientId: v.clientId, off: Boolean(v.off) };
+    },
+  },
   'client rotate-secret': {
     usage: 'latchkey client rotate-secret <client-id> [--grace <seconds|90m|24h|7d>]\n  New client secret, shown once; with --grace the previous one keeps working that long.',
     options: { grace: { type: 'string' } },

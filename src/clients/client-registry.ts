@@ -300,6 +300,23 @@ export async function setSuspended(services: RegistryServices, clientId: string,
   return { client_id: clientId, status: suspended ? 'suspended' : 'active' };
 }
 
+/**
+ * Marks an operator's app first-party (it gets the account id as `sub`) or third-party (a
+ * pairwise subject of its own). Every `sub` the app sees changes with it, so this is for an
+ * app's start, or to keep an app registered before pairwise subjects on the account id. Apps
+ * registered in the portal or through DCR are never first-party; apps without users cannot be.
+ */
+export async function setFirstParty(services: RegistryServices, clientId: string, firstParty: boolean, actor = 'cli') {
+  const row = await services.db.prisma.client.findUnique({ where: { id: clientId }, select: { createdVia: true, type: true } });
+  if (!row) throw new NotFoundError(`no client with id ${clientId}`);
+  if (firstParty && row.createdVia !== 'cli') throw new InputError('apps registered in the developer portal or through DCR cannot be first-party');
+  if (firstParty && !['web', 'spa', 'native'].includes(row.type)) throw new InputError('this app has no users: first-party does not apply');
+  await services.db.prisma.client.update({ where: { id: clientId }, data: { firstParty } });
+  await services.db.notifyChange(`client:${clientId}`);
+  services.events.emit({ type: 'client.updated', actor, clientId, details: { firstParty } });
+  return { client_id: clientId, first_party: firstParty };
+}
+
 export async function approveClient(services: RegistryServices, clientId: string, actor = 'cli') {
   await existing(services, clientId);
   await services.db.prisma.client.update({ where: { id: clientId }, data: { approvalPending: false } });

@@ -209,6 +209,21 @@ describe('pairwise subjects in ID tokens and userinfo', () => {
     assert.equal(client.subject_type, 'pairwise');
     const signedIn = await signIn({ client_id: client.client_id, client_secret: client.client_secret, redirect_uri: metadata.redirect_uris[0]! }, users.alice, { scope: 'openid' });
     assert.notEqual(subOf(signedIn.id_token), users.alice.id);
+    const refused = await latchkey.cli(['client', 'set-first-party', client.client_id, '--json']);
+    assert.notEqual(refused.code, 0, 'a DCR app cannot be made first-party');
+    assert.match(refused.stderr + refused.stdout, /portal or through DCR/);
+  });
+
+  test("an operator's existing app can be switched to the account id and back (for apps registered before pairwise subjects)", async () => {
+    const app = await createApp('Legacy', ['https://legacy.example/callback']);
+    const pairwise = subOf((await signIn(app, users.alice, { scope: 'openid' })).id_token);
+    assert.notEqual(pairwise, users.alice.id);
+    assert.deepEqual(await latchkey.cliJson(['client', 'set-first-party', app.client_id]), { client_id: app.client_id, first_party: true });
+    assert.equal(subOf((await signIn(app, users.alice, { scope: 'openid' })).id_token), users.alice.id);
+    await latchkey.cliJson(['client', 'set-first-party', app.client_id, '--off']);
+    assert.equal(subOf((await signIn(app, users.alice, { scope: 'openid' })).id_token), pairwise, 'the same pairwise subject as before');
+    const audit = await latchkey.cliJson(['audit', '--type', 'client.updated', '--client', app.client_id]);
+    assert.equal(JSON.stringify(audit).match(/firstParty/g)?.length, 2, 'both changes are in the audit log');
   });
 });
 
