@@ -37,9 +37,15 @@ export interface MailContext {
   userAgent?: string;
 }
 
+/** Where a sent message went: `file` is its .eml in DATA_DIR/outbox/ when SMTP_URL is unset. */
+export interface MailReceipt {
+  transport: 'smtp' | 'outbox';
+  file?: string;
+}
+
 export interface Mailer {
   /** Sends the message, or throws MailNotSentError after the retries. */
-  send(message: MailMessage, context?: MailContext): Promise<void>;
+  send(message: MailMessage, context?: MailContext): Promise<MailReceipt>;
   /** 'smtp' or 'outbox': where messages go. */
   readonly transport: 'smtp' | 'outbox';
 }
@@ -67,8 +73,9 @@ export function createMailer(deps: Deps, options: { retryDelaysMs?: number[] } =
   const outbox = path.join(config.dataDir, 'outbox');
   const smtpUrl = config.mail.smtpUrl;
   // Made on first use: most processes (the CLI, every token request) never send mail.
+  const kind: MailReceipt['transport'] = smtpUrl ? 'smtp' : 'outbox';
   let transporter: ReturnType<typeof nodemailer.createTransport> | undefined;
-  const transport = () =>
+  const transporterOnce = () =>
     (transporter ??= smtpUrl
       ? nodemailer.createTransport({
           url: smtpUrl,
@@ -80,7 +87,7 @@ export function createMailer(deps: Deps, options: { retryDelaysMs?: number[] } =
       : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' }));
 
   const deliver = async (mail: SendMailOptions, message: MailMessage): Promise<{ messageId?: string; file?: string }> => {
-    const info = await transport().sendMail(mail);
+    const info = await transporterOnce().sendMail(mail);
     if (smtpUrl) return { messageId: info.messageId };
     mkdirSync(outbox, { recursive: true, mode: 0o700 });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -90,7 +97,7 @@ export function createMailer(deps: Deps, options: { retryDelaysMs?: number[] } =
   };
 
   return {
-    transport: smtpUrl ? 'smtp' : 'outbox',
+    transport: kind,
     async send(message, context = {}) {
       if (!SINGLE_ADDRESS.test(message.to)) throw new Error('mail recipient is not a single e-mail address');
       const rendered = renderMail(message.template, { issuer: config.issuer, ...message.data });
@@ -105,8 +112,8 @@ export function createMailer(deps: Deps, options: { retryDelaysMs?: number[] } =
           const { messageId, file } = await deliver(mail, message);
           if (file) logger.info({ requestId: context.requestId, ...about, file, link: message.data.link }, 'e-mail written to the outbox (SMTP_URL is not set)');
           else logger.info({ requestId: context.requestId, ...about, messageId, attempts: attempt }, 'e-mail sent');
-          events.emit({ type: 'mail.sent', ...audit, details: { ...about, transport: smtpUrl ? 'smtp' : 'outbox', attempts: attempt } });
-          return;
+          events.emit({ type: 'mail.sent', ...audit, details: { ...about, transport: kind, attempts: attempt } });
+          return { transport: kind, file };
         } catch (error) {
           const reason = describeSendFailure(error);
           const again = attempt <= delays.length && isTransientSendFailure(error) && Date.now() + delays[attempt - 1]! < deadline;

@@ -40,8 +40,9 @@ export async function inviteUser(services: Deps, input: { email: string; roles?:
   }
 
   const { token, expiresAt } = await issueEmailToken(sql, { purpose: 'invite', userId: account.id, email });
+  let receipt;
   try {
-    await services.mailer.send(
+    receipt = await services.mailer.send(
       { to: email, template: 'invite', data: { link: linkWithToken(config, INVITE_PATH, token), email, expiresHours: EMAIL_TOKEN_TTL_SECONDS.invite / 3600 } },
       { ...context, userId: account.id },
     );
@@ -49,7 +50,8 @@ export async function inviteUser(services: Deps, input: { email: string; roles?:
     await (createdId ? deleteUnverifiedAccount(sql, createdId) : deleteEmailToken(sql, token));
     throw error;
   }
-  return { id: account.id, email, roles, status: 'invited' as const, expires_at: expiresAt.toISOString(), sent_by: services.mailer.transport };
+  // Without SMTP_URL (a laptop), the operator finds the message, link included, in this file.
+  return { id: account.id, email, roles, status: 'invited' as const, expires_at: expiresAt.toISOString(), sent_by: receipt.transport, ...(receipt.file ? { outbox_file: receipt.file } : {}) };
 }
 
 /** The invitation page: the address a live link is for, or undefined. */

@@ -53,10 +53,10 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
 
   const off = (ctx: Context, what: string) => message(ctx, 404, { heading: 'Not available', message: `${what} is turned off on this server. Ask its operator for help.`, error: true, links: [{ href: '/account', label: 'Go to your account' }] });
 
-  /** Where to go afterwards: the sign-in still waiting in this browser, else the account page. */
-  const onwards = async (uid: string | undefined, signIn = false) => {
+  /** Where to sign in afterwards: the sign-in still open that this started from (in this browser), else the account page. */
+  const onwards = async (uid: string | undefined) => {
     const open = uid ? await holder.current.Interaction.find(uid).catch(() => undefined) : undefined;
-    return open ? { href: `/interaction/${uid}`, label: 'Continue signing in' } : { href: '/account', label: signIn ? 'Sign in' : 'Go to your account' };
+    return open ? { href: `/interaction/${uid}`, label: 'Continue signing in' } : { href: '/account', label: 'Sign in' };
   };
 
   const tooMany = (ctx: Context, seconds: number) => {
@@ -73,7 +73,6 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
   };
 
   const mailFailure = 'We could not send the e-mail. Please try again in a few minutes.';
-  const context = (ctx: Context) => requestFields(ctx);
 
   // ---------------------------------------------------------------------------------------------
   // Sign-up
@@ -96,7 +95,7 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
     try {
       const wait = await mailBudget(ctx, email);
       if (wait) return again(tooMany(ctx, wait), 429);
-      await signUp(services, { email, password: form.get('password') ?? '', returnTo: uid }, context(ctx));
+      await signUp(services, { email, password: form.get('password') ?? '', returnTo: uid }, requestFields(ctx));
     } catch (error) {
       if (error instanceof InputError) return again(error.message, 400);
       if (error instanceof MailNotSentError) return again(mailFailure, 503);
@@ -130,14 +129,14 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
     const attempt = attemptFrom(ctx, { kind: 'password', step: 'verify-email', email: link.email });
     const gate = await attempts.begin(attempt);
     if (!gate.allowed) return page(tooMany(ctx, gate.retryAfterSeconds), 429);
-    const result = await confirmEmail(services, { token, password: form.get('password') ?? '' }, context(ctx));
+    const result = await confirmEmail(services, { token, password: form.get('password') ?? '' }, requestFields(ctx));
     await attempts.finish({ ...attempt, userId: result.ok || result.reason === 'wrong-password' ? result.userId : undefined }, result.ok);
     if (!result.ok && result.reason === 'invalid-link') return deadLink(ctx, signupAgain);
     if (!result.ok) return page('That is not the password you chose when you signed up.', 401);
     message(ctx, 200, {
       heading: 'Your e-mail address is confirmed',
       message: `The account ${result.email} is ready. Sign in with your e-mail address and password.`,
-      links: [await onwards(result.returnTo, true)],
+      links: [await onwards(result.returnTo)],
     });
   });
 
@@ -158,7 +157,7 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
     const form = await readForm(ctx);
     if (!forms.valid(ctx, form.get('csrf'))) return staleForm(ctx);
     const token = form.get('token') ?? '';
-    const result = await acceptInvitation(services, { token, password: form.get('password') ?? '' }, context(ctx));
+    const result = await acceptInvitation(services, { token, password: form.get('password') ?? '' }, requestFields(ctx));
     if (!result.ok && result.reason === 'invalid-link') return deadLink(ctx, askOperator);
     if (!result.ok) return invitePage(ctx, { token, email: (await invitationLink(services, token))?.email, error: result.message }, 400);
     message(ctx, 200, {
@@ -189,7 +188,7 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
     try {
       const wait = await mailBudget(ctx, email);
       if (wait) return again(tooMany(ctx, wait), 429);
-      await requestPasswordReset(services, { email, returnTo: uid }, context(ctx));
+      await requestPasswordReset(services, { email, returnTo: uid }, requestFields(ctx));
     } catch (error) {
       if (error instanceof InputError) return again(error.message, 400);
       if (error instanceof MailNotSentError) return again(mailFailure, 503);
@@ -261,13 +260,13 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
     if (problem) return choosePage(ctx, link, token, { error: problem }, 400);
     const proven = await secondFactorProven(ctx, link, form);
     if (proven !== true) return choosePage(ctx, link, token, { error: proven.error }, proven.status);
-    const result = await completePasswordReset(services, { token, password }, context(ctx));
+    const result = await completePasswordReset(services, { token, password }, requestFields(ctx));
     if (!result.ok) return deadLink(ctx, resetAgain);
     message(ctx, 200, {
       heading: 'Your password was changed',
       message: 'Every device and app that was signed in to your account has been signed out. Sign in again with your new password.',
       notes: result.notified ? [] : ['We could not send you the confirmation e-mail; your password is changed all the same.'],
-      links: [await onwards(result.returnTo, true)],
+      links: [await onwards(result.returnTo)],
     });
   });
 

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
@@ -131,7 +131,8 @@ before(async () => {
     RATE_LIMIT_SIGNIN_ACCOUNT: '1000/60',
     LOCKOUT_ACCOUNT_IP_FAILURES: '1000/60',
     LOCKOUT_IP_FAILURES: '1000/60',
-  });
+    // WebAuthn needs a host name as relying party, not an IP address.
+  }, { hostname: 'localhost' });
   send = sender(latchkey.issuer);
   web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email offline_access']);
   config = await discover(latchkey.issuer, web.client_id, web.client_secret);
@@ -409,6 +410,40 @@ describe('forgot password', () => {
     assert.equal(reusedCode.status, 401, 'a recovery code works once');
   });
 
+  test('with a passkey: the passkey on the reset page is the second factor', async () => {
+    const email = await newUser('keyholder', ['admin']);
+    await withPage(async (page) => {
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('WebAuthn.enable');
+      await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+      });
+      // First sign-in: an admin registers a passkey as the second factor.
+      const started = await openSignIn(page);
+      await typePassword(page, email, PASSWORD);
+      await page.fill('#passkey-name', 'Test key');
+      await Promise.all([page.waitForURL(/\/interaction\//), page.click('#webauthn-register')]);
+      await page.waitForSelector('.recovery-code');
+      await finishAtApp(page, started);
+
+      assert.equal((await submit('/reset-password', { email })).status, 200);
+      const mail = await mailbox.next(email, { subject: /Reset your password/ });
+      await page.goto(mail.link!);
+      assert.equal(await page.locator('#code').count(), 0, 'no authenticator app to ask a code of');
+      const newPassword = 'keyholder reset';
+      // Without the passkey (or a recovery code) the password does not change.
+      await page.fill('#password', newPassword);
+      await Promise.all([page.waitForNavigation(), page.click('form[action="/reset-password/choose"] button[type=submit]')]);
+      assert.match(await page.locator('.error').innerText(), /Your account has a second factor/);
+      await Promise.all([page.waitForURL(/reset-password\/choose/), page.click('#reset-passkey')]);
+      await page.waitForSelector('#passkey-proven');
+      await page.fill('#password', newPassword);
+      await Promise.all([page.waitForNavigation(), page.click('form[action="/reset-password/choose"] button[type=submit]')]);
+      assert.equal(await page.locator('h1').innerText(), 'Your password was changed');
+    });
+    assert.equal((await passwordSignIn(email, 'keyholder reset')).status, 303);
+  });
+
   test('an address without an account gets the same page and an e-mail saying so; a newer link replaces the older', async () => {
     const known = await newUser('known');
     const unknown = unique('unknown');
@@ -517,27 +552,38 @@ describe('when the mail server is down', () => {
 });
 
 describe('without SMTP_URL (a laptop)', () => {
-  test('each e-mail is written to DATA_DIR/outbox as an .eml file and its link is logged', async () => {
+  test('each e-mail is written to DATA_DIR/outbox as an .eml file (0600) and the server logs its link', async () => {
     const local = await startLatchkey({ SIGNUP: 'invite' });
     try {
+      const sendLocal = sender(local.issuer);
+      const outbox = path.join(local.env.DATA_DIR!, 'outbox');
       const email = unique('local');
+      // Run by the server (embedded database) or by the command itself (DATABASE_URL): either way the file is there.
       const invited = await local.cliJson(['user', 'invite', '--email', email]);
       assert.equal(invited.sent_by, 'outbox');
-      const outbox = path.join(local.env.DATA_DIR!, 'outbox');
-      const files = readdirSync(outbox).filter((f) => f.endsWith('.eml'));
-      assert.equal(files.length, 1);
-      const eml = readFileSync(path.join(outbox, files[0]!), 'utf8');
+      assert.equal(path.dirname(invited.outbox_file), outbox);
+      assert.equal(statSync(invited.outbox_file).mode & 0o777, 0o600);
+      const eml = readFileSync(invited.outbox_file, 'utf8');
       assert.match(eml, new RegExp(`^To: ${email}`, 'm'));
-      const link = /"link":"([^"]+)"/.exec(local.output().split('\n').find((l) => l.includes('written to the outbox'))!)![1]!;
-      assert.ok(link.startsWith(`${local.issuer}/invite?token=`));
-      assert.ok(eml.replace(/=\r?\n/g, '').replace(/=3D/g, '=').includes(link), 'the file holds the same link');
-
-      const sendLocal = sender(local.issuer);
+      const link = /http:\/\/\S+\/invite\?token=[A-Za-z0-9_-]{43}/.exec(eml.replace(/=\r?\n/g, '').replace(/=3D/g, '='))?.[0];
+      assert.ok(link?.startsWith(`${local.issuer}/invite?token=`), eml);
       const jar = new Jar();
       const page = await sendLocal(pathOf(link), { jar });
       assert.equal(page.status, 200);
       const done = await sendLocal('/invite', { method: 'POST', jar, headers: { 'content-type': FORM }, body: new URLSearchParams({ csrf: csrfOf(page.text), token: tokenOf(link), password: 'works without a mail server' }).toString() });
       assert.equal(heading(done.text), 'Your account is ready');
+
+      // What the server sends itself, it also logs with its link.
+      const form = await sendLocal('/reset-password', { jar });
+      await sendLocal('/reset-password', { method: 'POST', jar, headers: { 'content-type': FORM }, body: new URLSearchParams({ csrf: csrfOf(form.text), email }).toString() });
+      // The log is written asynchronously (src/logger.ts): give it a moment.
+      const loggedLine = () => local.output().split('\n').find((l) => l.includes('written to the outbox') && l.includes('"template":"reset-password"'));
+      for (let i = 0; i < 50 && !loggedLine(); i++) await new Promise((r) => setTimeout(r, 100));
+      const line = loggedLine();
+      const logged = /"link":"([^"]+)"/.exec(line ?? '')?.[1];
+      assert.ok(logged?.startsWith(`${local.issuer}/reset-password/choose?token=`), line);
+      assert.equal((await sendLocal(pathOf(logged))).status, 200);
+      assert.equal(readdirSync(outbox).filter((f) => f.endsWith('.eml')).length, 2);
       // SIGNUP=invite: no open sign-up page.
       assert.equal((await sendLocal('/signup')).status, 404);
     } finally {
