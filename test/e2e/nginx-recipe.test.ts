@@ -45,7 +45,7 @@ export function recipeConfig(swaps: Array<[string, string]>): string {
 }
 
 describe('nginx in front of two instances (docs/operations.md)', { skip, timeout: 600_000 }, () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-nginx-'));
+  let dir: string;
   let nginx: ChildProcess | undefined;
   let nginxLog = '';
   let databaseUrl: string;
@@ -56,6 +56,7 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
 
   before(async () => {
     // Readable by nginx's user; everything nginx writes goes under this directory.
+    dir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-nginx-'));
     chmodSync(dir, 0o755);
     const [tlsPort, plainPort, ...upstreamPorts] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     issuer = `https://localhost:${tlsPort}`;
@@ -134,7 +135,7 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
     }
     for (const instance of instances) await instance.stop();
     if (databaseUrl) await dropDatabase(databaseUrl).catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test('nginx runs unprivileged; /readyz answers through it over TLS; plain HTTP is redirected to https', async () => {
