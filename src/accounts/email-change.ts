@@ -5,7 +5,7 @@ import { InputError } from '../errors.ts';
 import { MailNotSentError, type MailContext } from '../mail/mailer.ts';
 import { storedTokenId } from '../storage/stored-ids.ts';
 import { consumeChange, deleteChange, deletePendingChanges, emailInUse, findPendingChange, isUniqueViolation, moveToAddress, replacePendingChange } from './email-change-queries.ts';
-import { normalizeEmail } from './users.ts';
+import { emailSchema, normalizeEmail } from './users.ts';
 
 /**
  * "Change e-mail" on the account page. The request (after a strong re-authentication, the
@@ -31,16 +31,19 @@ export const EMAIL_MAX_LENGTH = 254;
 
 const newEmailSchema = z
   .string()
-  .max(EMAIL_MAX_LENGTH, 'An e-mail address has at most 254 characters.')
-  .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), 'Enter a valid e-mail address.')
-  .pipe(z.email('Enter a valid e-mail address.'))
+  .max(EMAIL_MAX_LENGTH)
+  .refine((value) => !/[\u0000-\u001f\u007f]/.test(value))
+  .pipe(emailSchema)
   // RFC 5321 §4.5.3.1.1: the part before the @ is at most 64 octets (and the mailer sends to nothing longer).
-  .refine((value) => value.indexOf('@') <= 64, 'Enter a valid e-mail address.');
+  .refine((value) => value.indexOf('@') <= 64);
 
 /** Checks the address and returns it normalized, or throws InputError naming the field. */
 export function acceptableNewEmail(input: unknown): string {
   const parsed = newEmailSchema.safeParse(typeof input === 'string' ? normalizeEmail(input) : input);
-  if (!parsed.success) throw new InputError(parsed.error.issues[0]?.message ?? 'Enter a valid e-mail address.', 'email');
+  if (!parsed.success) {
+    const tooLong = parsed.error.issues.some((issue) => issue.code === 'too_big');
+    throw new InputError(tooLong ? 'An e-mail address has at most 254 characters.' : 'Enter a valid e-mail address.', 'email');
+  }
   return parsed.data;
 }
 
