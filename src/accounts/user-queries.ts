@@ -8,9 +8,10 @@ import { normalizeEmail } from './users.ts';
  * What an operator reads about users (admin API, CLI, console): a paged search and one user's
  * details. Reads only; the actions are in user-admin.ts.
  *
- * The search matches an e-mail prefix. E-mails are stored lower-cased and Latchkey's databases
- * use the C collation, so `email LIKE 'prefix%' ORDER BY email` is a range scan of the unique
- * e-mail index: a page costs the same with 100,000 users as with ten.
+ * The search matches an e-mail prefix. E-mails are stored lower-cased in a column of the C
+ * collation whatever the database's default (migration 20261202170100), so `email LIKE 'prefix%'
+ * ORDER BY email` is a range scan of the unique e-mail index: a page costs the same with 100,000
+ * users as with ten.
  */
 export interface UserListItem {
   id: string;

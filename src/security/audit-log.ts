@@ -178,33 +178,52 @@ export interface AuditRow {
 }
 
 /**
- * Newest first. `type` matches exactly or, ending in `.*`, as a prefix (`signin.*`). Paging by
- * id (keyset): `next` is the cursor of the following page, absent on the last one.
+ * Newest first: by time, then id (`at DESC, id DESC`). `type` matches exactly or, ending in `.*`,
+ * as a prefix (`signin.*`); `user` matches the subject or the actor. Paging by keyset: `next` is
+ * the cursor of the following page (the time and id of this page's last event), absent on the
+ * last one.
+ *
+ * Why time first and not id alone: with 1,000,000 events, a window in the past (`since` and
+ * `until` ten days back) read newest-id-first had to skip every newer event (0.8 s on
+ * PostgreSQL); in time order each filter is a backward scan of its (column, at) index that starts
+ * at the window or the cursor — the audit table's indexes are (at), (type, at), (user_id, at),
+ * (actor, at), (client_id, at) and (ip, at). The user filter is two such scans merged (subject,
+ * then actor on events with another subject), not one OR that no index serves in order.
  */
 export async function queryAudit(prisma: Prisma, query: AuditQuery): Promise<{ events: AuditRow[]; next?: string }> {
   const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
-  let before: bigint | undefined;
+  const params: unknown[] = [];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const conditions: string[] = [];
+  if (query.type) conditions.push(query.type.endsWith('.*') ? `type LIKE ${param(likePrefix(query.type.slice(0, -1)))}` : `type = ${param(query.type)}`);
+  if (query.client) conditions.push(`client_id = ${param(query.client)}`);
+  if (query.ip) conditions.push(`ip = ${param(query.ip)}`);
+  if (query.since) conditions.push(`at >= ${param(storableTime(query.since))}::timestamptz`);
+  if (query.until) conditions.push(`at < ${param(storableTime(query.until))}::timestamptz`);
   if (query.cursor) {
-    if (!/^\d{1,19}$/.test(query.cursor)) throw new AuditQueryError('invalid cursor');
-    before = BigInt(query.cursor);
+    const { at, id } = parseCursor(query.cursor);
+    conditions.push(`(at, id) < (${param(storableTime(at))}::timestamptz, ${param(id)}::bigint)`);
   }
-  const rows = await prisma.auditEvent.findMany({
-    where: {
-      ...(query.type ? (query.type.endsWith('.*') ? { type: { startsWith: query.type.slice(0, -1) } } : { type: query.type }) : {}),
-      ...(query.user ? { OR: [{ userId: query.user }, { actor: query.user }] } : {}),
-      ...(query.client ? { clientId: query.client } : {}),
-      ...(query.ip ? { ip: query.ip } : {}),
-      ...(query.since || query.until ? { at: { ...(query.since ? { gte: query.since } : {}), ...(query.until ? { lt: query.until } : {}) } } : {}),
-      ...(before !== undefined ? { id: { lt: before } } : {}),
-    },
-    orderBy: { id: 'desc' },
-    take: limit + 1,
-  });
+  const order = `ORDER BY at DESC, id DESC LIMIT ${limit + 1}`;
+  const select = (extra: string[]) => {
+    const where = [...conditions, ...extra];
+    return `SELECT ${AUDIT_COLUMNS} FROM audit_event ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ${order}`;
+  };
+  let statement: string;
+  if (query.user) {
+    const user = param(query.user);
+    statement = `SELECT * FROM ((${select([`user_id = ${user}`])}) UNION ALL (${select([`actor = ${user}`, `user_id IS DISTINCT FROM ${user}`])})) AS t ${order}`;
+  } else statement = select([]);
+  const rows = await prisma.$queryRawUnsafe<RawAuditRow[]>(statement, ...params);
   const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
   return {
     events: page.map((r) => ({
       id: r.id.toString(),
-      at: r.at.toISOString(),
+      at: new Date(r.at).toISOString(),
       type: r.type,
       actor: r.actor,
       userId: r.userId,
@@ -214,9 +233,42 @@ export async function queryAudit(prisma: Prisma, query: AuditQuery): Promise<{ e
       requestId: r.requestId,
       details: r.details,
     })),
-    ...(rows.length > limit ? { next: page[page.length - 1]!.id.toString() } : {}),
+    ...(rows.length > limit && last ? { next: `${new Date(last.at).getTime()}-${last.id.toString()}` } : {}),
   };
 }
+
+const AUDIT_COLUMNS = 'id, at, type, actor, user_id AS "userId", client_id AS "clientId", ip, user_agent AS "userAgent", request_id AS "requestId", details';
+
+interface RawAuditRow {
+  id: bigint | number | string;
+  at: Date | string;
+  type: string;
+  actor: string | null;
+  userId: string | null;
+  clientId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  details: unknown;
+}
+
+/** Years 1 to 9999 only: PostgreSQL refuses what toISOString writes beyond (a 400, not a 500). */
+function storableTime(date: Date): string {
+  const t = date.getTime();
+  if (!(t >= -62_135_596_800_000 && t <= 253_402_300_799_999)) throw new AuditQueryError('invalid time (years 1 to 9999)');
+  return date.toISOString();
+}
+
+/** `<milliseconds since 1970>-<id>`, as `next` gives it; anything else is refused. */
+function parseCursor(cursor: string): { at: Date; id: string } {
+  const match = /^(\d{1,15})-(\d{1,19})$/.exec(cursor);
+  const at = match ? new Date(Number(match[1])) : undefined;
+  if (!match || !at || Number.isNaN(at.getTime()) || BigInt(match[2]!) > 9_223_372_036_854_775_807n) throw new AuditQueryError('invalid cursor');
+  return { at, id: match[2]! };
+}
+
+/** `%`, `_` and `\` are LIKE's own characters: a prefix "a_b" means those three letters. */
+const likePrefix = (text: string) => `${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 export class AuditQueryError extends Error {}
 
