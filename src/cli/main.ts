@@ -290,7 +290,7 @@ const commands: Record<string, Command> = {
   },
   'perform authorization-code': {
     usage:
-      'latchkey perform authorization-code --client-id <id> [--port <8080>] [--scope <scopes>] [--resource <API audience>]… [--prompt consent]\n  Listens on http://127.0.0.1:<port>/callback, prints the URL to open, does PKCE, state and the code exchange, and prints the token response and its verified claims. A confidential app\'s secret comes from --client-secret-stdin or LATCHKEY_CLIENT_SECRET.',
+      'latchkey perform authorization-code --client-id <id> [--port <8080>] [--scope <scopes>] [--resource <API audience>]… [--prompt consent] [--timeout <seconds, default 600>]\n  Listens on http://127.0.0.1:<port>/callback, prints the URL to open, does PKCE, state and the code exchange, and prints the token response and its verified claims. A confidential app\'s secret comes from --client-secret-stdin or LATCHKEY_CLIENT_SECRET.',
     options: {
       'client-id': { type: 'string' },
       'client-secret-stdin': { type: 'boolean' },
