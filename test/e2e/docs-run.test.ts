@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { actAsBrowser, BashSession, consoleCommands, documentedBlocks, readerPath, scratchCheckout, typeCheckFiles, waitUntil, type DocBlock } from '../support/docs-run.ts';
+import { actAsBrowser, BashSession, consoleCommands, documentedBlocks, parseDoc, readerPath, scratchCheckout, typeCheckFiles, waitUntil, type DocBlock } from '../support/docs-run.ts';
 import { freePort, repoRoot } from '../support/latchkey.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
 
@@ -42,6 +42,43 @@ test('the documentation has blocks to run, and every skipped one says why', () =
     assert.ok(!(b.skip && (b.background || b.run || b.browser)), `${where(b)}: skip goes alone`);
     assert.ok(!b.background || b.lang === 'shell', `${where(b)}: only a shell block starts a server`);
   }
+});
+
+describe('the docs test itself', () => {
+  test('directives: a skip needs its reason, an unknown directive is refused, the rest are read', () => {
+    assert.throws(() => parseDoc('x.md', '<!-- docs-test: skip -->\n```sh\nls\n```\n'), /needs a reason/);
+    assert.throws(() => parseDoc('x.md', '<!-- docs-test: sometimes -->\n```sh\nls\n```\n'), /unknown docs-test directive/);
+    const [python, ts, plain] = parseDoc(
+      'x.md',
+      "Text\n\n<!-- docs-test: run; browser signs in as a@example.com with 'p w' -->\n\n```python\nprint(1)\n```\n" +
+        '<!-- docs-test: ts-prelude declare const a: string; declare const b: number; -->\n```ts\na;\n```\n```json\n{}\n```\n  ```sh\n  ls\n  ```\n',
+    );
+    assert.deepEqual([python!.lang, python!.line, python!.run, python!.browser], ['python', 5, true, { email: 'a@example.com', password: 'p w' }]);
+    assert.equal(ts!.tsPrelude, 'declare const a: string; declare const b: number;');
+    assert.deepEqual([plain!.lang, plain!.code, plain!.skip], ['shell', 'ls\n', undefined], 'an indented block, json ignored');
+    assert.equal(consoleCommands('$ echo a \\\n  b\noutput\n$ ls\n'), 'echo a \\\n  b\nls\n');
+  });
+
+  test('a session keeps variables from block to block, and a failing command or an unset variable fails its block', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-docs-self-'));
+    const sessions: BashSession[] = [];
+    const session = () => {
+      const s = new BashSession(dir, { PATH: readerPath() }, path.join(dir, `fifo-${sessions.length}`));
+      sessions.push(s);
+      return s;
+    };
+    try {
+      const one = session();
+      assert.equal((await one.run('GREETING=hello', 10_000)).trim(), '');
+      assert.equal((await one.run('echo "$GREETING"', 10_000)).trim(), 'hello');
+      await assert.rejects(one.run('false\necho not reached', 10_000), /bash exited with 1/);
+      await assert.rejects(session().run('echo "$NOT_SET"', 10_000), /bash exited with 1/);
+      await assert.rejects(session().run('false | cat', 10_000), /bash exited with 1/);
+    } finally {
+      for (const s of sessions) await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 for (const { doc, blocks } of docs) {
