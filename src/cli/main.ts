@@ -458,11 +458,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { describeTarget, assertDatabaseExists } = await import('./database-target.ts');
     if (command.run) {
-      console.error(`latchkey: ISSUER=${config.issuer}`);
+      if (!json) console.error(`latchkey: ISSUER=${config.issuer}`);
       await command.run(values, config, json);
+    // Where this command works, for a person (with --json stderr carries only a JSON error).
       return 0;
     }
-    console.error(`latchkey: ${describeTarget(config)}`);
+    if (!json) console.error(`latchkey: ${describeTarget(config)}`);
     assertDatabaseExists(config, Boolean(values.init));
     if (key === 'migrate') {
       const [{ openDatabase }, { migrate }] = await Promise.all([import('../storage/database.ts'), import('../storage/migrator.ts')]);

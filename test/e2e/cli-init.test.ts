@@ -47,6 +47,10 @@ test('no database in DATA_DIR: refused with exit 2 and what to do, nothing creat
     `latchkey: there is no database in DATA_DIR=${dataDir}; set DATA_DIR (or DATABASE_URL) to the server's, run \`latchkey serve\` once to create it, or pass --init to create a new one here`,
   ]);
   assert.equal(existsSync(path.join(scratch, 'typo')), false, 'nothing was created');
+  // With --json, stderr is one JSON error and nothing else.
+  const refusedJson = await cli(['api', 'list', '--json'], { DATA_DIR: dataDir });
+  assert.equal(refusedJson.code, 2);
+  assert.match(JSON.parse(linesOf(refusedJson.stderr).join('\n')).error, /there is no database in DATA_DIR=.*--init/);
 
   const created = await cli(['user', 'create', '--email', 'alice@example.com', '--password-stdin', '--init', '--json'], { DATA_DIR: dataDir }, 'correct horse battery staple');
   assert.equal(created.code, 0, created.stderr);
@@ -76,9 +80,9 @@ test('serve creates the database on first start, in a DATA_DIR that does not exi
   const latchkey = await startLatchkey({ DATA_DIR: dataDir });
   try {
     if (!latchkey.env.DATABASE_URL) assert.ok(existsSync(path.join(dataDir, 'pglite')));
-    const listed = await latchkey.cli(['api', 'list', '--json']);
+    const listed = await latchkey.cli(['api', 'list']);
     assert.equal(listed.code, 0, listed.stderr);
-    assert.deepEqual(JSON.parse(listed.stdout), []);
+    assert.equal(listed.stdout.trim(), '(none)');
     const target = latchkey.env.DATABASE_URL ? /^latchkey: DATABASE_URL=postgres(ql)?:\/\/[^:@]*@?[^@]*, ISSUER=/m : new RegExp(`^latchkey: DATA_DIR=${dataDir} \\(embedded database\\), ISSUER=${latchkey.issuer}$`, 'm');
     assert.match(listed.stderr, target);
   } finally {
