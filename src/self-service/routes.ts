@@ -72,12 +72,43 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
     return address ? limits.consume('mail-address', address) : 0;
   };
 
-  const mailFailure = 'We could not send the e-mail. Please try again in a few minutes.';
+  type FormPage = (ctx: Context, data: Record<string, unknown>, status?: number) => void;
+
+  /**
+   * The two forms that send an e-mail (sign-up, forgot password): the e-mail budgets, the
+   * library call, the same answers to a refused field or a failed send (the form again, with
+   * what was typed), then "Check your e-mail", worded the same whoever owns the address.
+   */
+  const mailRequest = async (
+    ctx: Context,
+    form: URLSearchParams,
+    options: { path: string; page: FormPage; send: (email: string, uid: string | undefined) => Promise<unknown>; sent: (email: string) => string },
+  ) => {
+    if (!forms.valid(ctx, form.get('csrf'))) return staleForm(ctx);
+    const email = (form.get('email') ?? '').slice(0, 320);
+    const uid = returnUid(form.get('interaction'));
+    const again = (error: string, status: number) => options.page(ctx, { returnUid: uid, email: email.slice(0, 254), error }, status);
+    try {
+      const wait = await mailBudget(ctx, email);
+      if (wait) return again(tooMany(ctx, wait), 429);
+      await options.send(email, uid);
+    } catch (error) {
+      if (error instanceof InputError) return again(error.message, 400);
+      if (error instanceof MailNotSentError) return again('We could not send the e-mail. Please try again in a few minutes.', 503);
+      throw error;
+    }
+    sendPage(ctx, 'check-email', {
+      title: 'Check your e-mail',
+      message: options.sent(normalizeEmail(email)),
+      againHref: `${options.path}${uid ? `?interaction=${uid}` : ''}`,
+      returnUid: uid,
+    });
+  };
 
   // ---------------------------------------------------------------------------------------------
   // Sign-up
 
-  const signupPage = (ctx: Context, data: Record<string, unknown>, status = 200) =>
+  const signupPage: FormPage = (ctx, data, status = 200) =>
     sendPage(ctx, 'signup', { title: 'Create an account', csrf: forms.token(ctx), minLength: PASSWORD_MIN_LENGTH, ...data }, status);
 
   router.get(SIGNUP_PATH, async (ctx) => {
@@ -88,24 +119,11 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
   router.post(SIGNUP_PATH, async (ctx) => {
     const form = await readForm(ctx);
     if (config.signup !== 'open') return off(ctx, 'Creating an account');
-    if (!forms.valid(ctx, form.get('csrf'))) return staleForm(ctx);
-    const email = (form.get('email') ?? '').slice(0, 320);
-    const uid = returnUid(form.get('interaction'));
-    const again = (error: string, status: number) => signupPage(ctx, { returnUid: uid, email: email.slice(0, 254), error }, status);
-    try {
-      const wait = await mailBudget(ctx, email);
-      if (wait) return again(tooMany(ctx, wait), 429);
-      await signUp(services, { email, password: form.get('password') ?? '', returnTo: uid }, requestFields(ctx));
-    } catch (error) {
-      if (error instanceof InputError) return again(error.message, 400);
-      if (error instanceof MailNotSentError) return again(mailFailure, 503);
-      throw error;
-    }
-    sendPage(ctx, 'check-email', {
-      title: 'Check your e-mail',
-      message: `We sent a message to ${normalizeEmail(email)}. Open the link in it within 24 hours to finish creating your account.`,
-      againHref: `${SIGNUP_PATH}${uid ? `?interaction=${uid}` : ''}`,
-      returnUid: uid,
+    await mailRequest(ctx, form, {
+      path: SIGNUP_PATH,
+      page: signupPage,
+      send: (email, uid) => signUp(services, { email, password: form.get('password') ?? '', returnTo: uid }, requestFields(ctx)),
+      sent: (email) => `We sent a message to ${email}. Open the link in it within 24 hours to finish creating your account.`,
     });
   });
 
@@ -170,7 +188,7 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
   // ---------------------------------------------------------------------------------------------
   // Forgot password
 
-  const resetPage = (ctx: Context, data: Record<string, unknown>, status = 200) => sendPage(ctx, 'reset', { title: 'Forgot your password?', csrf: forms.token(ctx), ...data }, status);
+  const resetPage: FormPage = (ctx, data, status = 200) => sendPage(ctx, 'reset', { title: 'Forgot your password?', csrf: forms.token(ctx), ...data }, status);
   const resetAgain = { href: RESET_PATH, label: 'Ask for a new link' };
 
   router.get(RESET_PATH, async (ctx) => {
@@ -181,24 +199,11 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
   router.post(RESET_PATH, async (ctx) => {
     const form = await readForm(ctx);
     if (!config.passwordReset) return off(ctx, 'Password reset');
-    if (!forms.valid(ctx, form.get('csrf'))) return staleForm(ctx);
-    const email = (form.get('email') ?? '').slice(0, 320);
-    const uid = returnUid(form.get('interaction'));
-    const again = (error: string, status: number) => resetPage(ctx, { returnUid: uid, email: email.slice(0, 254), error }, status);
-    try {
-      const wait = await mailBudget(ctx, email);
-      if (wait) return again(tooMany(ctx, wait), 429);
-      await requestPasswordReset(services, { email, returnTo: uid }, requestFields(ctx));
-    } catch (error) {
-      if (error instanceof InputError) return again(error.message, 400);
-      if (error instanceof MailNotSentError) return again(mailFailure, 503);
-      throw error;
-    }
-    sendPage(ctx, 'check-email', {
-      title: 'Check your e-mail',
-      message: `We sent a message to ${normalizeEmail(email)}. If it has an account here, the message holds a link to choose a new password; the link works for 30 minutes.`,
-      againHref: `${RESET_PATH}${uid ? `?interaction=${uid}` : ''}`,
-      returnUid: uid,
+    await mailRequest(ctx, form, {
+      path: RESET_PATH,
+      page: resetPage,
+      send: (email, uid) => requestPasswordReset(services, { email, returnTo: uid }, requestFields(ctx)),
+      sent: (email) => `We sent a message to ${email}. If it has an account here, the message holds a link to choose a new password; the link works for 30 minutes.`,
     });
   });
 

@@ -565,8 +565,8 @@ describe('without SMTP_URL (a laptop)', () => {
       assert.equal(statSync(invited.outbox_file).mode & 0o777, 0o600);
       const eml = readFileSync(invited.outbox_file, 'utf8');
       assert.match(eml, new RegExp(`^To: ${email}`, 'm'));
-      const link = /http:\/\/\S+\/invite\?token=[A-Za-z0-9_-]{43}/.exec(eml.replace(/=\r?\n/g, '').replace(/=3D/g, '='))?.[0];
-      assert.ok(link?.startsWith(`${local.issuer}/invite?token=`), eml);
+      const link = /http:\/\/\S+\/invite\?token=[A-Za-z0-9_-]{43}/.exec(eml.replace(/=\r?\n/g, '').replace(/=3D/g, '='))?.[0] ?? assert.fail(eml);
+      assert.ok(link.startsWith(`${local.issuer}/invite?token=`));
       const jar = new Jar();
       const page = await sendLocal(pathOf(link), { jar });
       assert.equal(page.status, 200);
@@ -580,8 +580,8 @@ describe('without SMTP_URL (a laptop)', () => {
       const loggedLine = () => local.output().split('\n').find((l) => l.includes('written to the outbox') && l.includes('"template":"reset-password"'));
       for (let i = 0; i < 50 && !loggedLine(); i++) await new Promise((r) => setTimeout(r, 100));
       const line = loggedLine();
-      const logged = /"link":"([^"]+)"/.exec(line ?? '')?.[1];
-      assert.ok(logged?.startsWith(`${local.issuer}/reset-password/choose?token=`), line);
+      const logged = /"link":"([^"]+)"/.exec(line ?? '')?.[1] ?? assert.fail(`no outbox line in the log:\n${local.output().slice(-2000)}`);
+      assert.ok(logged.startsWith(`${local.issuer}/reset-password/choose?token=`), line);
       assert.equal((await sendLocal(pathOf(logged))).status, 200);
       assert.equal(readdirSync(outbox).filter((f) => f.endsWith('.eml')).length, 2);
       // SIGNUP=invite: no open sign-up page.
