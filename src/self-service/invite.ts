@@ -21,8 +21,8 @@ type Deps = Pick<Services, 'config' | 'db' | 'passwords' | 'mailer'>;
 
 export async function inviteUser(services: Deps, input: { email: string; roles?: string[] }, context: MailContext = {}) {
   const { config } = services;
-  const { sql } = services.db;
   if (config.signup === 'closed') throw new InputError('invitations are off while SIGNUP=closed: set SIGNUP=invite (or open), or use `latchkey user create`');
+  const { sql } = services.db;
   const email = acceptableEmail(input.email);
   const roles = [...new Set(input.roles ?? [])];
   for (const role of roles) if (!ROLES.includes(role as Role)) throw new InputError(`unknown role "${role}" (use ${ROLES.join(' or ')})`, 'roles');
