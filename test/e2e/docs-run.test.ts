@@ -37,6 +37,7 @@ const where = (b: DocBlock) => `${b.doc}:${b.line}`;
 test('the documentation has blocks to run, and every skipped one says why', () => {
   const all = docs.flatMap((d) => d.blocks);
   if (!only) assert.ok(all.filter(runsInShell).length >= 10, 'the docs test finds the documentation’s shell blocks');
+  for (const d of docs) assert.deepEqual(d.unlabeled, [], `${d.doc}: fenced blocks at these lines name no language (sh, text, json …), so nothing knows whether to run them`);
   for (const b of all) {
     if (b.lang === 'python') assert.ok(b.run || b.skip || b.saveAs, `${where(b)}: a Python block is marked "docs-test: run" or "save-as", or skipped with a reason`);
     assert.ok(!(b.skip && (b.background || b.run || b.browser)), `${where(b)}: skip goes alone`);

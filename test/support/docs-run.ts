@@ -96,10 +96,28 @@ export function parseDoc(doc: string, text: string): DocBlock[] {
   return blocks;
 }
 
+/** Lines of opening fences without a language (a command could hide there, never run). */
+export function unlabeledFences(text: string): number[] {
+  const lines = text.split('\n');
+  const found: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)(`{3,}|~{3,})\s*([\w-]*)\s*$/.exec(lines[i]!);
+    if (!open) continue;
+    if (!open[3]) found.push(i + 1);
+    let end = i + 1;
+    while (end < lines.length && lines[end]!.trim() !== open[2]) end++;
+    i = end;
+  }
+  return found;
+}
+
 /** README.md and docs/*.md, in that order, as the test runs them. */
-export function documentedBlocks(repoRoot: string): Array<{ doc: string; blocks: DocBlock[] }> {
+export function documentedBlocks(repoRoot: string): Array<{ doc: string; blocks: DocBlock[]; unlabeled: number[] }> {
   const docs = ['README.md', ...readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
-  return docs.map((doc) => ({ doc, blocks: parseDoc(doc, readFileSync(path.join(repoRoot, doc), 'utf8')) }));
+  return docs.map((doc) => {
+    const text = readFileSync(path.join(repoRoot, doc), 'utf8');
+    return { doc, blocks: parseDoc(doc, text), unlabeled: unlabeledFences(text) };
+  });
 }
 
 /** The commands of a ```console block: lines after `$ ` (with their `\` continuations); the rest is output. */
