@@ -38,7 +38,9 @@ export const securityRouteSchemas = {
     type: text(100).optional(),
     user: text(300).optional(),
     client: text(300).optional(),
+    ip: text(100).optional(),
     since: text(40).optional(),
+    until: text(40).optional(),
     limit: z.coerce.number().int().min(1).max(500).optional(),
     cursor: text(40).optional(),
   }),
@@ -58,7 +60,8 @@ export function securityResource(services: Services): AdminResource {
     operations: [
       {
         method: 'get', path: '/audit', id: 'queryAudit',
-        summary: 'Audit events, newest first; `type` exact or a prefix ending in `.*`; `since` like 2h, 7d or an ISO date; pass `next` as `cursor` for the following page',
+        summary:
+          'Audit events, newest first; `type` exact or a prefix ending in `.*`; `user` (subject or actor), `client`, `ip` exactly; the window from `since` to `until` (exclusive), each like 2h, 7d or an ISO date; pass `next` as `cursor` for the following page',
         query: securityRouteSchemas.auditQuery, response: securityRouteSchemas.auditPage,
         run: ({ query, actor }) => ops(actor)['audit.query'](query),
       },

@@ -249,13 +249,16 @@ const commands: Record<string, Command> = {
   },
   audit: {
     usage:
-      'latchkey audit [--type <type|prefix.*>] [--user <id>] [--client <id>] [--since <2h|7d|ISO date>] [--limit <n>] [--cursor <next>]\n  Security events, newest first; pass the printed "next" as --cursor for the following page.',
-    options: { type: { type: 'string' }, user: { type: 'string' }, client: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' } },
+      'latchkey audit [--type <type|prefix.*>] [--user <id>] [--client <id>] [--ip <address>] [--since <2h|7d|ISO date>] [--until <2h|7d|ISO date>] [--limit <n>] [--cursor <next>]\n  Security events, newest first, from --since up to (not including) --until; pass the printed "next" as --cursor for the following page.',
+    options: {
+      type: { type: 'string' }, user: { type: 'string' }, client: { type: 'string' }, ip: { type: 'string' },
+      since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' }, cursor: { type: 'string' },
+    },
     operation: 'audit.query',
     input: (v) => {
       const limit = v.limit === undefined ? undefined : Number(v.limit);
       if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= 500)) throw new InputError('--limit must be 1 to 500');
-      return { type: v.type, user: v.user, client: v.client, since: v.since, limit, cursor: v.cursor };
+      return { type: v.type, user: v.user, client: v.client, ip: v.ip, since: v.since, until: v.until, limit, cursor: v.cursor };
     },
   },
   'suspensions list': {
@@ -457,10 +460,10 @@ export async function main(argv: string[]): Promise<number> {
       return -1;
     }
     const { describeTarget, assertDatabaseExists } = await import('./database-target.ts');
+    // Where this command works, for a person (with --json stderr carries only a JSON error).
     if (command.run) {
       if (!json) console.error(`latchkey: ISSUER=${config.issuer}`);
       await command.run(values, config, json);
-    // Where this command works, for a person (with --json stderr carries only a JSON error).
       return 0;
     }
     if (!json) console.error(`latchkey: ${describeTarget(config)}`);

@@ -7,7 +7,7 @@ import { clientOperationHandlers, clientSchemas } from '../clients/client-operat
 import type { ValidateClientMetadata } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
-import { disableUser } from '../revocation/disable-user.ts';
+import { disableUser } from '../accounts/user-admin.ts';
 import { inviteUser } from '../self-service/invite.ts';
 import { rotateKeys } from '../keys/key-states.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
@@ -21,7 +21,7 @@ import { adminCliHandlers, adminCliSchemas } from '../admin/admin-cli-operations
 const schemas = {
   'user.create': z.object({ email: z.string(), password: z.string(), roles: z.array(z.string()).default([]) }),
   'user.invite': z.object({ email: z.string(), roles: z.array(z.string()).default([]) }),
-  'user.disable': z.object({ email: z.string() }),
+  'user.disable': z.object({ email: z.string().max(254).includes('@', { message: 'must be an e-mail address' }) }),
   'api.create': z.object({
     name: z.string(),
     audience: z.string(),
@@ -52,7 +52,8 @@ export function createOperations(services: Services, validateClientMetadata: Val
   const handlers: { [K in OperationName]: (input: z.infer<(typeof schemas)[K]>) => Promise<unknown> } = {
     'user.create': (input) => createUser(services, input),
     'user.invite': (input) => inviteUser(services, input),
-    'user.disable': (input) => disableUser(services, input),
+    // The admin library's call, as the admin API and the console: the last enabled admin is kept.
+    'user.disable': (input) => disableUser(services, input.email, 'cli'),
     'api.create': (input) => createApi(services, validateClientMetadata, input),
     'api.update': (input) => updateApi(services, input),
     'api.list': async () =>

@@ -16,7 +16,11 @@ export const securitySchemas = {
     type: text(100).optional(),
     user: text(300).optional(),
     client: text(300).optional(),
+    /** the client address the events came from, exactly */
+    ip: text(100).optional(),
     since: text(40).optional(),
+    /** the end of the window (exclusive), like `since` */
+    until: text(40).optional(),
     limit: z.number().int().min(1).max(500).optional(),
     cursor: text(40).optional(),
   }),
@@ -35,7 +39,11 @@ export function securityOperationHandlers(services: Services, actor = 'cli') {
   return {
     'audit.query': async (input: Input<'audit.query'>) => {
       try {
-        return await queryAudit(services.db.prisma, { ...input, since: input.since ? parseSince(input.since) : undefined });
+        return await queryAudit(services.db.prisma, {
+          ...input,
+          since: input.since ? parseSince(input.since) : undefined,
+          until: input.until ? parseSince(input.until) : undefined,
+        });
       } catch (error) {
         if (error instanceof AuditQueryError) throw new InputError(error.message);
         throw error;

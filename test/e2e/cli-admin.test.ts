@@ -84,3 +84,48 @@ test('api show and delete; client update through the client rules', async () => 
   assert.equal((await latchkey.cliJson(['api', 'delete', API])).deleted, true);
   await fails(['api', 'delete', API], 2, /no API/);
 });
+
+/** Audit events are written in batches: poll (bounded) until `probe` finds what it waits for. */
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('user disable --email goes through the admin library: the last enabled admin is kept; the event names the CLI', async () => {
+  await fails(['user', 'disable', '--email', 'root@example.com'], 2, /last enabled admin/);
+  assert.equal((await latchkey.cliJson(['user', 'show', 'root@example.com'])).disabled, false);
+  await fails(['user', 'disable', '--email', 'nobody@example.com'], 2, /no user/);
+  await fails(['user', 'disable', '--email', 'root'], 2, /e-mail/);
+  await fails(['user', 'disable'], 2, /--email is required/);
+
+  const disabled = await latchkey.cliJson(['user', 'disable', '--email', ' ADA@Example.com ']);
+  assert.equal(disabled.email, 'ada@example.com');
+  assert.equal(disabled.status, 'disabled');
+  assert.equal((await latchkey.cliJson(['user', 'show', 'ada@example.com'])).disabled, true);
+  const event = await eventually('the user.disabled event', async () =>
+    (await latchkey.cliJson(['audit', '--type', 'user.disabled', '--user', disabled.id])).events[0],
+  );
+  assert.equal(event.actor, 'cli');
+  assert.equal((await latchkey.cliJson(['user', 'enable', 'ada@example.com'])).status, 'active');
+});
+
+test('latchkey audit filters by --until and --ip as the admin API does', async () => {
+  const newest = await eventually('an event', async () => (await latchkey.cliJson(['audit', '--limit', '1'])).events[0]);
+  const at = Date.parse(newest.at);
+  const before = await latchkey.cliJson(['audit', '--until', new Date(at).toISOString(), '--limit', '500']);
+  assert.ok(!before.events.some((e: any) => e.id === newest.id), '--until is exclusive');
+  assert.ok(before.events.every((e: any) => Date.parse(e.at) < at));
+  const window = await latchkey.cliJson(['audit', '--since', new Date(at).toISOString(), '--until', new Date(at + 1).toISOString()]);
+  assert.ok(window.events.some((e: any) => e.id === newest.id));
+  assert.deepEqual((await latchkey.cliJson(['audit', '--ip', '198.51.100.77'])).events, []);
+  await fails(['audit', '--until', 'next tuesday'], 2, /invalid time/);
+  await fails(['audit', '--cursor', '12345'], 2, /invalid cursor/);
+  const help = await latchkey.cli(['audit', '--help']);
+  assert.match(help.stdout, /--until/);
+  assert.match(help.stdout, /--ip/);
+});
