@@ -7,6 +7,7 @@ import { attemptFrom } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
 import { afterPassword } from './after-password.ts';
 import { interactionState, type InteractionDeps } from './interaction-deps.ts';
+import { selfServiceLinks } from '../self-service/links.ts';
 
 /** POST /interaction/:uid/login: e-mail and password, behind the sign-in attempt limits. */
 export function passwordLogin(deps: InteractionDeps): Middleware {
@@ -18,7 +19,7 @@ export function passwordLogin(deps: InteractionDeps): Middleware {
     const password = form.get('password') ?? '';
     const clientId = String(interaction.params.client_id);
     const loginPage = async (error: string, status: number) =>
-      sendPage(ctx, 'login', { title: 'Sign in', uid: interaction.uid, csrf: csrfToken(csrfSecret, interaction.uid), client: await clientViews(clientId), email, error }, status);
+      sendPage(ctx, 'login', { title: 'Sign in', uid: interaction.uid, csrf: csrfToken(csrfSecret, interaction.uid), client: await clientViews(clientId), email, error, ...selfServiceLinks(services.config) }, status);
 
     const attempt = attemptFrom(ctx, { kind: 'password', step: 'login', email });
     const gate = await attempts.begin(attempt);

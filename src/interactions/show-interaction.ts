@@ -10,6 +10,7 @@ import { interactionState, type Interaction, type InteractionDeps } from './inte
 import { loadPending, savePending, type Pending } from './pending-second-factor.ts';
 import { renderSecondFactorPage } from './second-factor-page.ts';
 import { STEP_UP_REASON } from '../oidc/step-up.ts';
+import { selfServiceLinks } from '../self-service/links.ts';
 
 /**
  * GET /interaction/:uid: the page for the open prompt — the pending second step if there is one,
@@ -25,7 +26,7 @@ export function showInteraction(deps: InteractionDeps): Middleware {
     if (interaction.prompt.name === 'login') {
       const pending = await pendingStep(deps, interaction);
       if (pending) return renderSecondFactorPage(deps, ctx, interaction, pending);
-      return sendPage(ctx, 'login', { title: 'Sign in', uid, csrf, client });
+      return sendPage(ctx, 'login', { title: 'Sign in', uid, csrf, client, ...selfServiceLinks(services.config) });
     }
     if (interaction.prompt.name === 'consent') return consentPage(ctx, interaction, client, csrf);
     return sendRefusalPage(ctx, 400, interaction.prompt.name, 'This step is not supported.');

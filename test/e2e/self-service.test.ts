@@ -153,9 +153,10 @@ describe('open sign-up', () => {
     await withPage(async (page) => {
       const started = await openSignIn(page);
       assert.ok(await page.locator('#forgot-password').isVisible(), 'the sign-in page offers "Forgot password?"');
-      // "Create account" needs the page data of selfServiceLinks(config); without it, the same page by its address.
-      if (await page.locator('#create-account').count()) await Promise.all([page.waitForNavigation(), page.click('#create-account')]);
-      else await page.goto(`${latchkey.issuer}/signup?interaction=${started.uid}`);
+      // SIGNUP=open: the sign-in page offers "Create account", which keeps the way back to the app
+      assert.ok(await page.locator('#create-account').isVisible(), 'the sign-in page offers "Create account"');
+      assert.equal(await page.locator('#create-account').getAttribute('href'), `/signup?interaction=${started.uid}`);
+      await Promise.all([page.waitForNavigation(), page.click('#create-account')]);
       await page.fill('#email', email);
       await page.fill('#password', password);
       await shot(page, 'signup');
