@@ -283,6 +283,45 @@ describe('security and keys', () => {
     assert.equal((await auditEvent('keys.rotated')).actor, 'admin-api-token');
   });
 
+  test('the audit log filters by address and by a window (since, until), pages newest first, refuses bad values with 400', async () => {
+    // A refused token request: an event with this machine's address.
+    const refused = await fetch(`${latchkey.issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('no-such-client:wrong').toString('base64')}`, 'content-type': FORM },
+      body: 'grant_type=client_credentials',
+    });
+    assert.equal(refused.status, 401);
+    const failure = await auditEvent('token.failed', (e) => e.ip === '127.0.0.1');
+    const byAddress = await api.call('queryAudit', { query: { ip: '127.0.0.1', limit: '500' } });
+    assert.ok(byAddress.body.events.some((e: any) => e.id === failure.id));
+    assert.ok(byAddress.body.events.every((e: any) => e.ip === '127.0.0.1'));
+    assert.deepEqual((await api.call('queryAudit', { query: { ip: '198.51.100.77' } })).body.events, []);
+
+    // The window is since (inclusive) to until (exclusive).
+    const at = Date.parse(failure.at);
+    const window = (since: number, until: number) => api.call('queryAudit', { query: { since: new Date(since).toISOString(), until: new Date(until).toISOString(), limit: '500' } });
+    assert.ok((await window(at, at + 1)).body.events.some((e: any) => e.id === failure.id));
+    assert.ok(!(await window(at - 60_000, at)).body.events.some((e: any) => e.id === failure.id), 'until is exclusive');
+    assert.ok((await window(at - 60_000, at)).body.events.every((e: any) => Date.parse(e.at) < at));
+    assert.deepEqual((await window(at, at - 1)).body.events, [], 'an empty window');
+
+    // Pages by cursor: newest first by time, no event twice.
+    const seen: any[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api.call('queryAudit', { query: { limit: '3', ...(cursor ? { cursor } : {}) } });
+      seen.push(...page.body.events);
+      cursor = page.body.next;
+    } while (cursor && seen.length < 60);
+    assert.equal(new Set(seen.map((e) => e.id)).size, seen.length);
+    assert.ok(seen.every((e, i) => i === 0 || Date.parse(seen[i - 1].at) >= Date.parse(e.at)));
+
+    for (const query of <Array<Record<string, string>>>[{ until: 'yesterday' }, { since: '+010000-01-01T00:00:00Z' }, { cursor: '12345' }, { cursor: '1-2-3' }, { ip: 'a\u0000b' }, { ip: 'x'.repeat(101) }]) {
+      const answer = await api.call('queryAudit', { query });
+      assert.equal(answer.status, 400, JSON.stringify(query));
+    }
+  });
+
   test('every documented operation answered successfully and matched its schema', () => {
     const missing = [...api.operations.keys()].filter((id) => !api.succeeded.has(id));
     assert.deepEqual(missing, []);
