@@ -23,15 +23,18 @@ export async function emailInUse(sql: SqlClient, email: string): Promise<boolean
   return rows.length > 0;
 }
 
-/** Forgets every pending change of the user (a newer request replaces them; a used link is kept as used). */
-export async function deletePendingChanges(sql: SqlClient, userId: string): Promise<void> {
-  await sql.query('DELETE FROM email_change WHERE user_id = $1 AND used_at IS NULL', [userId]);
+/**
+ * Forgets every change of the user, pending or used: a newer request replaces them, and a change
+ * done is in the audit trail. The table so holds at most one row per user, and needs no purge.
+ */
+export async function deleteChangesOf(sql: SqlClient, userId: string): Promise<void> {
+  await sql.query('DELETE FROM email_change WHERE user_id = $1', [userId]);
 }
 
 /** The user's one pending change: the older ones are deleted in the same transaction. */
 export async function replacePendingChange(sql: SqlClient, input: { tokenHash: string; userId: string; newEmail: string; expiresAt: Date }): Promise<void> {
   await sql.transaction(async (tx) => {
-    await deletePendingChanges(tx, input.userId);
+    await deleteChangesOf(tx, input.userId);
     await tx.query('INSERT INTO email_change (token_hash, user_id, new_email, expires_at) VALUES ($1, $2, $3, $4)', [
       input.tokenHash,
       input.userId,

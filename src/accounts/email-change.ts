@@ -4,7 +4,7 @@ import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { MailNotSentError, type MailContext } from '../mail/mailer.ts';
 import { storedTokenId } from '../storage/stored-ids.ts';
-import { consumeChange, deleteChange, deletePendingChanges, emailInUse, findPendingChange, isUniqueViolation, moveToAddress, replacePendingChange } from './email-change-queries.ts';
+import { consumeChange, deleteChange, deleteChangesOf, emailInUse, findPendingChange, isUniqueViolation, moveToAddress, replacePendingChange } from './email-change-queries.ts';
 import { emailSchema, normalizeEmail } from './users.ts';
 
 /**
@@ -67,7 +67,7 @@ export async function requestEmailChange(services: Deps, user: { id: string; ema
   const inUse = await emailInUse(sql, newEmail);
   if (inUse) {
     // An earlier pending change is replaced here too: the page and the links behave the same either way.
-    await deletePendingChanges(sql, user.id);
+    await deleteChangesOf(sql, user.id);
     await services.mailer.send({ to: newEmail, template: 'email-change-taken', data: { oldEmail: user.email } }, mailContext);
   } else {
     const token = randomBytes(32).toString('base64url');
@@ -114,7 +114,8 @@ export async function confirmEmailChange(services: Deps, userId: string, token: 
       const moved = await moveToAddress(tx, userId, change.newEmail);
       // The link stays used (committed): it could never work again.
       if (!moved) return { ok: false, reason: 'address-taken' };
-      await deletePendingChanges(tx, userId);
+      // Done: the row is no longer needed (a reused link then matches nothing, as a forged one).
+      await deleteChangesOf(tx, userId);
       return { ok: true, oldEmail: moved.oldEmail, newEmail: change.newEmail };
     });
   } catch (error) {
