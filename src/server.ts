@@ -30,6 +30,7 @@ import { PROVIDER_ROUTES } from './oidc/provider-routes.ts';
 import { PORTAL_BASE, portalRoutes } from './portal/routes.ts';
 import { STATUS_LIST_ROUTES, statusListFeed } from './revocation/status-list-feed.ts';
 import { purgeAuditEvents, recordAuditEvents } from './security/audit-log.ts';
+import { createThrottleTally } from './security/throttle-tally.ts';
 import { createCredentialAttempts, type CredentialAttempts } from './security/credential-attempts.ts';
 import { createOAuthGuard } from './oidc/oauth-guard.ts';
 import { emitProviderEvents } from './security/provider-events.ts';
@@ -63,7 +64,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const limits = new RateLimits(config, db, (limit) => metrics.rateLimited.inc({ limit }));
   const suspensions = new Suspensions(db, events, config.security.lockout);
   const attempts = createCredentialAttempts({ db, limits, suspensions, events, logger });
-  const oauthGuard = createOAuthGuard({ issuer: config.issuer, limits, suspensions, logger, onSuspendedRefusal: (kind) => metrics.suspendedRefusals.inc({ kind }) });
+  const throttleTally = createThrottleTally(events);
+  const oauthGuard = createOAuthGuard({
+    issuer: config.issuer, limits, suspensions, logger,
+    onSuspendedRefusal: (kind) => metrics.suspendedRefusals.inc({ kind }),
+    onThrottled: (ip, reason) => throttleTally.count(ip, reason),
+  });
   const observe = (p: typeof provider) => {
     p.on('server_error', (ctx, err) => logger.error({ err, path: ctx.path }, 'oidc-provider server error'));
     emitProviderEvents(p, events);
@@ -162,6 +168,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       stopWatchingKeys();
       await closeControlSocket();
       stopMetrics();
+      throttleTally.stop();
       await audit.flush();
       audit.stop();
       await new Promise<void>((resolve) => {

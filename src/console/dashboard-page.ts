@@ -48,6 +48,7 @@ export function dashboardRoutes(router: Router, services: Services): void {
           [
             { name: 'Throttled (429)', values: series['signin.throttled'], className: 'chart-series-1' },
             { name: 'Suspended address (429)', values: series['signin.locked'], className: 'chart-series-2' },
+            { name: 'OAuth endpoints (429)', values: series['oauth.throttled'], className: 'chart-series-4' },
             { name: 'Suspensions', values: series['suspension.created'], className: 'chart-series-3' },
           ],
           labels,
@@ -62,6 +63,7 @@ export function dashboardRoutes(router: Router, services: Services): void {
         { type: 'signin.mfa.failure', label: 'Wrong second factors', value: totals['signin.mfa.failure'] },
         { type: 'signin.throttled', label: 'Throttled (429)', value: totals['signin.throttled'] },
         { type: 'signin.locked', label: 'Refused while suspended (429)', value: totals['signin.locked'] },
+        { type: 'oauth.throttled', label: 'Token endpoint 429s', value: totals['oauth.throttled'] },
         { type: 'suspension.created', label: 'Suspensions', value: totals['suspension.created'] },
         { type: 'active-users', label: 'Active users', value: figures.activeUsers },
       ],

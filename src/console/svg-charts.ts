@@ -38,7 +38,7 @@ export function barChart(title: string, bars: readonly Bar[]): string {
 export interface Series {
   name: string;
   values: readonly number[];
-  /** CSS class of its bars and legend swatch: chart-series-0 … chart-series-3 */
+  /** CSS class of its bars and legend swatch: chart-series-0 … chart-series-4 */
   className: string;
 }
 

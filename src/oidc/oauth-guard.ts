@@ -7,6 +7,7 @@ import { PROVIDER_PATHS } from './provider-routes.ts';
 import { keyOf, type RateLimits } from '../security/rate-limits.ts';
 import { requestFields } from '../security/security-events.ts';
 import { clientIpSubject, secondsLeft, type SuspensionKind, type Suspensions } from '../security/suspensions.ts';
+import type { ThrottleReason } from '../security/throttle-tally.ts';
 
 /**
  * The guard in front of oidc-provider's client endpoints: suspensions and budgets before the
@@ -16,7 +17,8 @@ import { clientIpSubject, secondsLeft, type SuspensionKind, type Suspensions } f
  *
  * Who abuses it and what stops them:
  * - a client (or anyone) flooding the token endpoint: per-address and per-(client, address)
- *   budgets, 429 with Retry-After;
+ *   budgets, 429 with Retry-After; the 429s reach the audit log as one count per address and
+ *   minute (src/security/throttle-tally.ts), not one row each;
  * - a stranger sending wrong secrets for a known client_id: the failures are counted per
  *   (client, address) and per address, so the lock-out lands on the stranger's address and the
  *   real client, elsewhere, keeps getting tokens with its real secret;
@@ -43,9 +45,11 @@ interface Deps {
   suspensions: Suspensions;
   logger: Logger;
   onSuspendedRefusal?: (kind: SuspensionKind) => void;
+  /** Every 429 this guard answers, with the address it refused (the audit log's per-minute tally). */
+  onThrottled?: (ip: string, reason: ThrottleReason) => void;
 }
 
-export function createOAuthGuard({ issuer, limits, suspensions, logger, onSuspendedRefusal = () => {} }: Deps) {
+export function createOAuthGuard({ issuer, limits, suspensions, logger, onSuspendedRefusal = () => {}, onThrottled = () => {} }: Deps) {
   const refuse = (ctx: Context, status: number, error: string, description: string, retryAfter?: number) => {
     ctx.status = status;
     if (retryAfter) ctx.set('Retry-After', String(retryAfter));
@@ -73,6 +77,7 @@ export function createOAuthGuard({ issuer, limits, suspensions, logger, onSuspen
       onSuspendedRefusal(suspended.kind);
       const wait = secondsLeft(suspended);
       if (suspended.kind === 'client') return refuse(ctx, 401, 'invalid_client', `client is temporarily suspended until ${suspended.until} (${suspended.reason})`, wait);
+      onThrottled(ip, 'suspended');
       return refuse(ctx, 429, 'temporarily_unavailable', `requests from this address are suspended until ${suspended.until}`, wait);
     }
     const wait = isRegistration
@@ -80,6 +85,7 @@ export function createOAuthGuard({ issuer, limits, suspensions, logger, onSuspen
       : (await limits.consume('token-ip', ip)) || (clientId ? await limits.consume('token-client', clientIpSubject(clientId, ip)) : 0);
     if (wait) {
       logger.warn({ requestId: ctx.state.requestId, ip }, 'rate limit exceeded');
+      onThrottled(ip, 'rate_limited');
       return refuse(ctx, 429, 'temporarily_unavailable', `rate limit exceeded; retry after ${wait} seconds`, wait);
     }
     await next();

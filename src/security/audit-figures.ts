@@ -1,4 +1,5 @@
 import type { Services } from '../context.ts';
+import { OAUTH_THROTTLED } from './throttle-tally.ts';
 
 /**
  * The operator console's dashboard figures (docs/operator-console.md), counted from the audit
@@ -12,7 +13,11 @@ export const DASHBOARD_WINDOWS = {
 } as const;
 export type DashboardWindow = keyof typeof DASHBOARD_WINDOWS;
 
-/** The event types the dashboard counts, each one figure (`latchkey audit --type <type>`). */
+/**
+ * The event types the dashboard counts, each one figure (`latchkey audit --type <type>`). An
+ * `oauth.throttled` event stands for many refusals (src/security/throttle-tally.ts): it counts
+ * as its `details.count`, every other event as one.
+ */
 export const COUNTED_TYPES = [
   'token.issued',
   'signin.success',
@@ -20,6 +25,7 @@ export const COUNTED_TYPES = [
   'signin.mfa.failure',
   'signin.throttled',
   'signin.locked',
+  'oauth.throttled',
   'suspension.created',
 ] as const;
 export type CountedType = (typeof COUNTED_TYPES)[number];
@@ -62,7 +68,8 @@ export async function dashboardFigures(services: Pick<Services, 'db'>, window: D
   // Each query reads the (type, at) index: one type, one time range.
   const [counts, grantTypes, active, apps, apis] = await Promise.all([
     sql.query<{ type: string; bucket: number; n: number | string }>(
-      `SELECT type, floor(extract(epoch FROM (at - $1::timestamptz)) / $3)::int AS bucket, count(*) AS n
+      `SELECT type, floor(extract(epoch FROM (at - $1::timestamptz)) / $3)::int AS bucket,
+              sum(CASE WHEN type = '${OAUTH_THROTTLED}' AND jsonb_typeof(details->'count') = 'number' THEN (details->>'count')::numeric ELSE 1 END) AS n
        FROM audit_event WHERE type = ANY($4::text[]) AND at >= $1::timestamptz AND at < $2::timestamptz
        GROUP BY 1, 2`,
       [...range, bucketSeconds, COUNTED_TYPES],

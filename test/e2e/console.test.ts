@@ -17,7 +17,7 @@ import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://notes.example.com/api';
 import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
-const COUNTED = ['token.issued', 'signin.success', 'signin.failure', 'signin.mfa.failure', 'signin.throttled', 'signin.locked', 'suspension.created'];
+const COUNTED = ['token.issued', 'signin.success', 'signin.failure', 'signin.mfa.failure', 'signin.throttled', 'signin.locked', 'oauth.throttled', 'suspension.created'];
 
 let latchkey: Latchkey;
 let browser: Browser;
@@ -79,7 +79,7 @@ async function postForm(page: Page, action: string, fields: Record<string, strin
   return page.context().request.post(`${latchkey.issuer}${action}`, { form: fields, maxRedirects: 0, headers: { accept: 'text/html' } });
 }
 
-async function auditWindow(since = '1h'): Promise<Array<{ id: string; type: string; actor: string | null; userId: string | null; clientId: string | null; details: any }>> {
+async function auditWindow(since = '1h'): Promise<Array<{ id: string; type: string; actor: string | null; userId: string | null; clientId: string | null; ip: string | null; details: any }>> {
   const events = [];
   let cursor: string | undefined;
   do {
@@ -499,6 +499,13 @@ describe('dashboard', () => {
     // Traffic: machine tokens for one app, a wrong password, a successful sign-in.
     const app = await latchkey.cliJson(['client', 'create', '--name', 'Dashboard feeder', '--type', 'service', '--scope', 'notes:read']);
     for (let i = 0; i < 3; i++) assert.equal((await machineToken(app.client_id, app.client_secret)).status, 200);
+    // Two token requests refused with 429 while the app is suspended at this address: one
+    // oauth.throttled event counting 2, written when its minute is over.
+    const pair = `${app.client_id}|127.0.0.1`;
+    await latchkey.cliJson(['suspend', '--kind', 'client-ip', '--subject', pair, '--duration', '15m']);
+    for (let i = 0; i < 2; i++) assert.equal((await machineToken(app.client_id, app.client_secret)).status, 429);
+    await latchkey.cliJson(['suspensions', 'lift', '--kind', 'client-ip', '--subject', pair]);
+    await waitFor('the minute of the 429s to be written', async () => (await latchkey.cliJson(['audit', '--type', 'oauth.throttled', '--limit', '1'])).events[0], 90_000);
     const someone = await newUser('visitor');
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -509,11 +516,14 @@ describe('dashboard', () => {
     await waitFor('the events in the audit log', async () => {
       const events = await auditWindow();
       const feeder = events.filter((e) => e.type === 'token.issued' && e.clientId === app.client_id).length;
-      return feeder === 3 && events.some((e) => e.type === 'signin.failure') && events.some((e) => e.type === 'signin.success' && e.userId) ? true : undefined;
+      const throttled = events.some((e) => e.type === 'oauth.throttled' && e.ip === '127.0.0.1');
+      return feeder === 3 && throttled && events.some((e) => e.type === 'signin.failure') && events.some((e) => e.type === 'signin.success' && e.userId) ? true : undefined;
     });
 
+    // An oauth.throttled event stands for details.count refusals; every other event for one.
+    const weight = (e: any) => (e.type === 'oauth.throttled' ? Number(e.details.count) : 1);
     const count = (events: Awaited<ReturnType<typeof auditWindow>>) => ({
-      ...Object.fromEntries(COUNTED.map((t) => [t, events.filter((e) => e.type === t).length])),
+      ...Object.fromEntries(COUNTED.map((t) => [t, events.filter((e) => e.type === t).reduce((n, e) => n + weight(e), 0)])),
       'active-users': new Set(events.filter((e) => (e.type === 'signin.success' || e.type === 'token.issued') && e.userId).map((e) => e.userId)).size,
     });
     // Compare only when the log did not move between the two `latchkey audit` reads around the page.
@@ -528,7 +538,7 @@ describe('dashboard', () => {
     }
     assert.ok(figures && expected, 'the audit log kept changing');
     assert.deepEqual(figures, expected);
-    assert.ok(expected['token.issued']! >= 3 && expected['signin.failure']! >= 1 && expected['active-users']! >= 1);
+    assert.ok(expected['token.issued']! >= 3 && expected['signin.failure']! >= 1 && expected['active-users']! >= 1 && expected['oauth.throttled']! >= 2);
     // The top apps name the feeder with its 3 tokens; the charts are SVG, drawn by the server.
     assert.equal(await admin.page.locator(`[data-top-app="${app.client_id}"]`).innerText(), '3');
     assert.ok((await admin.page.locator('svg.chart').count()) >= 6);
