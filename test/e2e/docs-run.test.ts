@@ -159,7 +159,8 @@ for (const { doc, blocks } of docs) {
         let browserFailed: (error: unknown) => void = () => {};
         const browserFailure = new Promise<never>((_, reject) => (browserFailed = reject));
         browserFailure.catch(() => {});
-        const authUrl = new RegExp(`${issuer.replace(/[.]/g, '\\.')}/auth\\?[^\\s'"<>]+`, 'g');
+        // Only a URL already followed by a space or line end: output arrives in chunks, and half a URL is not one.
+        const authUrl = new RegExp(`${issuer.replace(/[.]/g, '\\.')}/auth\\?[^\\s'"<>]+(?=[\\s'"<>])`, 'g');
         const watch = block.browser
           ? (output: string) => {
               for (const [url] of output.matchAll(authUrl)) {
