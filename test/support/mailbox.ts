@@ -66,7 +66,13 @@ export async function startMailbox(options: { tls?: boolean } = {}): Promise<Mai
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
         stream.on('end', () => {
-          const mail = parseMail(Buffer.concat(chunks).toString('utf8'));
+          let mail: ReturnType<typeof parseMail>;
+          try {
+            mail = parseMail(Buffer.concat(chunks).toString('utf8'));
+          } catch (error) {
+            callback(error as Error); // refuse the message instead of never answering
+            return;
+          }
           received.push({
             ...mail,
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
@@ -186,6 +192,12 @@ function parseMail(raw: string): Omit<ReceivedMail, 'from' | 'to' | 'secure'> {
     else if (/^text\/plain/i.test(partType)) text = decoded;
   }
   const subject = decodeWords(headers.get('subject') ?? '');
-  const link = [...text.matchAll(/https?:\/\/\S+/g)].map((m) => m[0]).find((url) => new URL(url).pathname !== '/');
+  // Sentence punctuation after a URL is not part of it; a string that still is no URL is skipped
+  // (a throw here would run inside the SMTP server's data handler and hang the send).
+  const pageOf = (candidate: string) => {
+    const url = URL.parse(candidate.replace(/[.,;:!?)]+$/, ''));
+    return url && url.pathname !== '/' ? url.href : undefined;
+  };
+  const link = [...text.matchAll(/https?:\/\/\S+/g)].map((m) => pageOf(m[0])).find(Boolean);
   return { subject, text, html, link };
 }
