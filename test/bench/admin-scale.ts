@@ -102,7 +102,7 @@ function seedStatements(users: number, events: number): string[] {
  * their own definitions afterwards (several times faster than maintaining nine indexes row by
  * row); the schema the server then reads is the migrated one.
  */
-async function seed(exec: Exec): Promise<number> {
+export async function seed(exec: Exec): Promise<number> {
   const t0 = performance.now();
   const indexes = (await exec("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'audit_event' AND indexname <> 'audit_event_pkey'")) as Array<{
     indexname: string;
@@ -187,7 +187,8 @@ async function measure(latchkey: Latchkey, token: string): Promise<Timing[]> {
   const widePage = (await get(`${base}/users?query=${wide}&limit=200`)).users as Array<{ email: string }>;
   const laterUserCursor = widePage[Math.floor(widePage.length / 2)]!.email;
   const firstAudit = await get(`${base}/security/audit?limit=50`);
-  const middleCursor = String(Number(firstAudit.events[0].id) - Math.floor(eventCount / 2));
+  // Half-way back in time: cursors are opaque to clients, `<ms>-<id>` to the server; id 0 = before any event of that millisecond.
+  const middleCursor = `${Date.now() - 15 * 86_400_000}-0`;
   const someUser = firstAudit.events.find((e: any) => e.userId)?.userId as string;
   const until = new Date(Date.now() - 10 * 86_400_000).toISOString();
   const since = new Date(Date.now() - 11 * 86_400_000).toISOString();
