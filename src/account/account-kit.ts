@@ -9,6 +9,7 @@ import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import type { CredentialAttempts } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
 import { reauthMethods, reauthSatisfies, type ReauthNeed } from './reauth.ts';
+import { readJson } from '../http/json-body.ts';
 
 /**
  * What every account-page route file shares: who is signed in (oidc-provider's session), the
@@ -28,6 +29,8 @@ export interface AccountKit {
   refuse(ctx: Context, status: number, code: string, message: string): void;
   /** Signed in and the form's CSRF token valid; otherwise answers the request itself. */
   formGuard(ctx: Context, form: URLSearchParams): Promise<SignedIn | undefined>;
+  /** For the passkey scripts' JSON posts (views/assets/webauthn.js): the session and its CSRF token in a header, else a 403 JSON answer. */
+  jsonGuard(ctx: Context): Promise<{ signedIn: SignedIn; body: Record<string, unknown> } | undefined>;
   /** formGuard, and re-authenticated as `need` asks; otherwise shows the re-authentication page. */
   reauthGuard(ctx: Context, form: URLSearchParams, need: ReauthNeed, returnTo: string): Promise<SignedIn | undefined>;
   /** Whether the session has re-authenticated as `need` asks. */
@@ -81,9 +84,22 @@ export function accountKit(services: Services, holder: ProviderHolder, csrfSecre
     return signedIn;
   };
 
+  const jsonGuard: AccountKit['jsonGuard'] = async (ctx) => {
+    const body = await readJson(ctx);
+    const signedIn = await signedInUser(services, holder, ctx);
+    ctx.set('Cache-Control', 'no-store');
+    if (!signedIn || !csrfValid(csrfSecret, signedIn.sessionUid, ctx.get('x-csrf-token'))) {
+      ctx.status = 403;
+      ctx.body = { error: 'Reload the page and try again.' };
+      return undefined;
+    }
+    return { signedIn, body: body ?? {} };
+  };
+
   return {
     services,
     attempts,
+    jsonGuard,
     signedIn: (ctx) => signedInUser(services, holder, ctx),
     csrf,
     csrfValid: (signedIn, presented) => csrfValid(csrfSecret, signedIn.sessionUid, presented),

@@ -7,7 +7,6 @@ import { confirmTotpEnrolment, type EnrolmentOwner, pendingTotpEnrolment, remove
 import { finishRegistration, registrationOptions, removePasskey } from '../accounts/webauthn.ts';
 import type { User } from '../accounts/users.ts';
 import { readForm } from '../http/form-body.ts';
-import { readJson } from '../http/json-body.ts';
 import type { AccountKit } from './account-kit.ts';
 import { reauthMethods } from './reauth.ts';
 import { createRecoveryCodes } from './recovery-code-routes.ts';
@@ -89,14 +88,9 @@ export function factorRoutes(router: Router, kit: AccountKit) {
 
   // Adding a passkey or security key (views/assets/webauthn.js; CSRF token in a header).
   const json = async (ctx: Context) => {
-    const body = await readJson(ctx);
-    const signedIn = await kit.signedIn(ctx);
-    ctx.set('Cache-Control', 'no-store');
-    if (!signedIn || !kit.csrfValid(signedIn, ctx.get('x-csrf-token'))) {
-      ctx.status = 403;
-      ctx.body = { error: 'Reload the page and try again.' };
-      return undefined;
-    }
+    const step = await kit.jsonGuard(ctx);
+    if (!step) return undefined;
+    const { signedIn } = step;
     if (!(await reauthMethods(services, signedIn.sessionUid)).length) {
       // The page offers the confirmation next to this button; this answer is for a page left
       // open past the five minutes a confirmation lasts.
@@ -104,7 +98,7 @@ export function factorRoutes(router: Router, kit: AccountKit) {
       ctx.body = { error: 'Confirm it is you first: reload the page and use the "Confirm it is you" form.' };
       return undefined;
     }
-    return { signedIn, body: body ?? {} };
+    return step;
   };
   router.post('/passkeys/options', async (ctx) => {
     const step = await json(ctx);

@@ -2,7 +2,6 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { authenticationOptions, finishAuthentication } from '../accounts/webauthn.ts';
 import { readForm } from '../http/form-body.ts';
-import { readJson } from '../http/json-body.ts';
 import { attemptFrom } from '../security/credential-attempts.ts';
 import { describeWait } from '../accounts/second-factor-policy.ts';
 import type { AccountKit, SignedIn } from './account-kit.ts';
@@ -46,17 +45,7 @@ export function reauthRoutes(router: Router, kit: AccountKit) {
   });
 
   // A passkey or security key (views/assets/webauthn.js; the CSRF token in a header).
-  const jsonGuard = async (ctx: Context) => {
-    const body = await readJson(ctx);
-    const signedIn = await kit.signedIn(ctx);
-    ctx.set('Cache-Control', 'no-store');
-    if (!signedIn || !kit.csrfValid(signedIn, ctx.get('x-csrf-token'))) {
-      ctx.status = 403;
-      ctx.body = { error: 'Reload the page and try again.' };
-      return undefined;
-    }
-    return { signedIn, body: body ?? {} };
-  };
+  const jsonGuard = kit.jsonGuard;
   const binding = (signedIn: SignedIn) => `account:${signedIn.sessionUid}`;
 
   router.post('/reauth/passkey/options', async (ctx) => {
