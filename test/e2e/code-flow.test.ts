@@ -89,7 +89,7 @@ describe('authorization code flow with consent', () => {
     const user = await newUser('ro');
     await withContext(async (ctx) => {
       const page = await ctx.newPage();
-      const first = await authorizeInBrowser(page, config, { scope: 'openid notes:read notes:write', resource: NOTES }, { login: user, consent: 'read-only' });
+      const first = await authorizeInBrowser(page, config, { scope: 'openid notes:read notes:write', resource: NOTES }, { login: user, consent: 'read-only', screenshots: 'sign-in' });
       const claims = await verifyAccessToken((await redeem(config, first)).access_token);
       assert.equal(claims.scope, 'notes:read');
 

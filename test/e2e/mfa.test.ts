@@ -5,6 +5,7 @@
  * because browsers refuse an IP address as a WebAuthn relying party ID.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
@@ -12,7 +13,7 @@ import { generate } from 'otplib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
 import { discover, startAppServer } from '../support/flow.ts';
-import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const NOTES = 'https://notes.example.com/api';
 const ACR_MFA = 'urn:latchkey:acr:mfa';
@@ -98,6 +99,9 @@ async function enrolTotp(page: Page, user: { email: string; password: string }, 
   const started = await startAuth(page);
   await submitPassword(page, user);
   await page.waitForSelector('img.qr');
+  // the key is shown in groups of four, for people typing it
+  assert.match(await page.locator('#totp-secret').innerText(), /^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/);
+  await page.screenshot({ path: path.join(repoRoot, 'docs/images', 'totp-enrolment.png'), fullPage: true });
   const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
   await awayFromStepEdge();
   await submitCode(page, await totp(secret, offsetSteps));
@@ -223,6 +227,7 @@ describe('step-up', () => {
       await page.waitForSelector('img.qr'); // no factor yet: enrolment
       // the page says why it asks again, and for which app (not the internal client id)
       assert.match(await page.locator('main').innerText(), /asks for a stronger sign-in/);
+      await page.screenshot({ path: path.join(repoRoot, 'docs/images', 'step-up.png'), fullPage: true });
       const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
       await awayFromStepEdge();
       await submitCode(page, await totp(secret));

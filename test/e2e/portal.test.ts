@@ -4,12 +4,13 @@
  * completes a real flow with openid-client; developer B can never see or change A's app.
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
 import { authorizeInBrowser, discover, redeem, startAppServer } from '../support/flow.ts';
-import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://notes.example.com/api';
 import { TEST_PASSWORD as password } from '../support/users.ts';
@@ -37,6 +38,7 @@ async function createApp(page: Page, type: string, fields: { name: string; redir
   if (fields.redirects) await page.fill('#redirect_uris', fields.redirects);
   if (fields.cors) await page.fill('#cors_origins', fields.cors);
   for (const box of await page.locator('input[name=scope]').all()) await box.setChecked(fields.scopes.includes((await box.getAttribute('value'))!));
+  if (type === 'web') await page.screenshot({ path: path.join(repoRoot, 'docs/images', 'portal-register-app.png'), fullPage: true });
   await Promise.all([page.waitForNavigation(), page.click('#create-app button[type=submit]')]);
   const clientId = (await page.locator('#client-id').innerText()).trim();
   const secret = (await page.locator('#client-secret').count()) ? await page.inputValue('#client-secret') : undefined;

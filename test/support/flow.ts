@@ -3,9 +3,11 @@
  * request and redeems the code, Chromium does what a user would on Latchkey's pages.
  */
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import type { Page } from 'playwright-core';
+import { repoRoot } from './latchkey.ts';
 
 /**
  * The app's side of the redirect: a real listener on loopback that answers 200 to anything,
@@ -33,6 +35,8 @@ export interface BrowserStep {
   login?: { email: string; password: string };
   /** What to do if the consent page appears. */
   consent?: ConsentAction;
+  /** Where to save a screenshot of the sign-in and consent pages for the docs (docs/images/<name>-login.png, -consent.png). */
+  screenshots?: string;
 }
 
 export interface AuthorizeResult {
@@ -87,6 +91,7 @@ export async function followInBrowser(
     if (await page.locator('form[action$="/login"]').count()) {
       if (!steps.login) throw new Error('login page appeared but the test gave no credentials');
       sawLogin = true;
+      if (steps.screenshots) await page.screenshot({ path: path.join(repoRoot, 'docs/images', `${steps.screenshots}-login.png`), fullPage: true });
       await page.fill('#email', steps.login.email);
       await page.fill('#password', steps.login.password);
       await Promise.all([page.waitForNavigation(), page.click('form[action$="/login"] button[type=submit]')]);
@@ -95,6 +100,7 @@ export async function followInBrowser(
     if (await page.locator('form[action$="/confirm"]').count()) {
       sawConsent = true;
       consentText = await page.locator('main').innerText();
+      if (steps.screenshots) await page.screenshot({ path: path.join(repoRoot, 'docs/images', `${steps.screenshots}-consent.png`), fullPage: true });
       const action = steps.consent;
       if (!action) throw new Error('consent page appeared but the test expected none');
       if (action === 'deny') {
