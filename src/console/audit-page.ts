@@ -55,7 +55,7 @@ async function auditPage(services: Services, query: AuditQuery) {
   try {
     return await queryAudit(services.db.prisma, query);
   } catch (error) {
-    if (error instanceof AuditQueryError) throw new InputError(error.message, 'cursor');
+    if (error instanceof AuditQueryError) throw new InputError(error.message, error.message === 'invalid cursor' ? 'cursor' : undefined);
     throw error;
   }
 }

@@ -46,9 +46,9 @@ export function dashboardRoutes(router: Router, services: Services): void {
         refusals: timeChart(
           'Refusals and suspensions',
           [
-            { name: 'Throttled (429)', values: series['signin.throttled'], className: 'chart-series-1' },
-            { name: 'Suspended address (429)', values: series['signin.locked'], className: 'chart-series-2' },
-            { name: 'OAuth endpoints (429)', values: series['oauth.throttled'], className: 'chart-series-4' },
+            { name: 'Sign-in throttled', values: series['signin.throttled'], className: 'chart-series-1' },
+            { name: 'Sign-in suspended', values: series['signin.locked'], className: 'chart-series-2' },
+            { name: 'Token endpoint', values: series['oauth.throttled'], className: 'chart-series-4' },
             { name: 'Suspensions', values: series['suspension.created'], className: 'chart-series-3' },
           ],
           labels,

@@ -55,6 +55,9 @@ export function timeChart(title: string, series: readonly Series[], bucketLabels
   const max = Math.max(1, ...series.flatMap((s) => s.values));
   const groupWidth = (width - left) / buckets;
   const columnWidth = Math.max(1, (groupWidth - 2) / Math.max(series.length, 1));
+  // Every legend entry within the width: four series get narrower entries than three.
+  const legendStep = Math.min(170, Math.floor((width - left) / Math.max(series.length, 1)));
+  const legendChars = Math.max(8, Math.min(22, Math.floor((legendStep - 20) / 6)));
   const parts: string[] = [];
   parts.push(`<line x1="${left}" y1="${top + plotHeight}" x2="${width}" y2="${top + plotHeight}" class="chart-axis"/>`);
   parts.push(`<text x="0" y="${top + 10}" class="chart-value">${max}</text><text x="0" y="${top + plotHeight}" class="chart-value">0</text>`);
@@ -65,8 +68,8 @@ export function timeChart(title: string, series: readonly Series[], bucketLabels
       const x = left + bi * groupWidth + 1 + si * columnWidth;
       parts.push(`<rect x="${x.toFixed(1)}" y="${top + plotHeight - h}" width="${columnWidth.toFixed(1)}" height="${h}" class="${escapeXml(s.className)}"><title>${escapeXml(s.name)}: ${value} (${escapeXml(bucketLabels[bi] ?? '')})</title></rect>`);
     });
-    const lx = left + si * 170;
-    parts.push(`<rect x="${lx}" y="2" width="10" height="10" class="${escapeXml(s.className)}"/><text x="${lx + 14}" y="11" class="chart-label">${escapeXml(clipLabel(s.name, 22))}</text>`);
+    const lx = left + si * legendStep;
+    parts.push(`<rect x="${lx}" y="2" width="10" height="10" class="${escapeXml(s.className)}"/><text x="${lx + 14}" y="11" class="chart-label">${escapeXml(clipLabel(s.name, legendChars))}</text>`);
   });
   for (const bi of [0, Math.floor((buckets - 1) / 2), buckets - 1]) {
     const label = bucketLabels[bi];
