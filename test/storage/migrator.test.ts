@@ -308,6 +308,40 @@ describe('migrator on in-memory PGlite', () => {
 describe('migrator on PostgreSQL', { skip: PG_URL ? false : 'TEST_DATABASE_URL not set: PostgreSQL part skipped' }, () => {
   migrationSuite(openPostgres);
 
+  test('under a default collation other than C (ICU en-US), the users search by e-mail prefix is an index range scan', async (t) => {
+    const name = `icu_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const server = new URL(PG_URL!);
+    server.pathname = '/postgres';
+    const admin = new pg.Client({ connectionString: server.toString() });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.utf8'`);
+    } catch (error) {
+      return t.skip(`this PostgreSQL cannot make an ICU en-US database: ${(error as Error).message}`);
+    } finally {
+      await admin.end();
+    }
+    const url = new URL(PG_URL!);
+    url.pathname = `/${name}`;
+    const pool = quietPool(url.toString());
+    try {
+      await migrate(sqlFromPgPool(pool));
+      await pool.query(
+        `INSERT INTO "user" (id, email, password_hash, updated_at)
+         SELECT 'u' || i, 'user' || lpad(i::text, 5, '0') || '@example.com', 'x', now() FROM generate_series(1, 20000) AS i`,
+      );
+      await pool.query('ANALYZE "user"');
+      // listUsers' statement (src/accounts/user-queries.ts): without the C collation on the column
+      // (migration 20261202170100) LIKE cannot use the e-mail index here, and every user is read.
+      const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN SELECT id, email FROM "user" WHERE email LIKE 'user0999%' ORDER BY email LIMIT 51`);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      assert.match(plan, /Index Cond: \(\(email >= 'user0999'::text\) AND \(email < 'user099:'::text\)\)/, plan);
+    } finally {
+      await pool.end();
+      await dropDatabase(url.toString());
+    }
+  });
+
   test('instances migrating at once: every migration applied exactly once, in order', async () => {
     await withBackend(openPostgres, async ({ sql, url }) => {
       // Reach the same database through separate pools, as separate processes would.

@@ -1,7 +1,7 @@
 -- The audit page reads newest first by (at, id) instead of by id (src/security/audit-log.ts
 -- queryAudit): a time window in the past, read by id, skipped every newer event (0.8 s among
 -- 1,000,000 on PostgreSQL). Each filter now has an index (column, at) — type, user_id and
--- client_id had one already; actor and ip (the address filter) get theirs — and the (column, id)
+-- client_id had one already, actor and ip (the address filter) get theirs — and the (column, id)
 -- indexes of 20261202160000 serve nothing any more.
 -- DropIndex
 DROP INDEX "audit_event_actor_id_idx";
