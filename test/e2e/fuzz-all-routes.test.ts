@@ -16,6 +16,14 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
+import { loadConfig } from '../../src/config/config.ts';
+import type { Services } from '../../src/context.ts';
+import { routesOfRouter } from '../../src/http/route-table.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import type { ProviderHolder } from '../../src/oidc/provider-holder.ts';
+import type { CredentialAttempts } from '../../src/security/credential-attempts.ts';
+import type { RateLimits } from '../../src/security/rate-limits.ts';
+import { mountedRouters } from '../../src/server.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { Jar } from '../support/http-session.ts';
 
@@ -81,6 +89,11 @@ async function routerRoutes(): Promise<Route[]> {
       }
     }
   }
+  // …and every router the server mounts, built the way src/server.ts builds them: this also finds
+  // routers made by factories of another shape (the admin API's one router per resource).
+  const services = { config: loadConfig({ ADMIN_API_TOKEN: 'x'.repeat(32) }) } as unknown as Services;
+  const mounted = mountedRouters({ services, holder: {} as ProviderHolder, csrfSecret: 'x'.repeat(32), attempts: {} as CredentialAttempts, limits: {} as RateLimits, metrics: new Metrics() });
+  for (const [, router] of mounted) routes.push(...routesOfRouter(router));
   return routes;
 }
 
