@@ -15,7 +15,7 @@ import {
 } from './client-registry.ts';
 import { CLIENT_TYPES, parseDuration } from './client-rules.ts';
 import { approveMachineAccess, revokeMachineAccess } from './machine-access.ts';
-import { createRegistrationToken } from './provider-hooks.ts';
+import { createRegistrationToken } from './registration-tokens.ts';
 
 /** The `latchkey client …` and `latchkey registration-token …` operations (src/cli/operations.ts runs them). */
 const clientId = z.object({ clientId: z.string().min(1).max(200) });

@@ -337,7 +337,7 @@ export async function deleteClient(services: RegistryServices, clientId: string,
 
 /**
  * New secret, shown once. With a grace period the previous secret keeps working until then
- * (checked in Client.prototype.compareClientSecret, src/clients/provider-hooks.ts), so a
+ * (checked in Client.prototype.compareClientSecret, src/clients/secret-rotation-grace.ts), so a
  * deployment can roll over without downtime.
  */
 export async function rotateSecret(services: RegistryServices, clientId: string, graceSeconds: number, actor = 'cli') {

@@ -1,7 +1,10 @@
 import type { JWK } from 'jose';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Services } from '../context.ts';
-import { clientBasedCORS, extraClientMetadata, installClientHooks, registrationClientStore, registrationFeatures } from '../clients/provider-hooks.ts';
+import { clientBasedCORS, extraClientMetadata } from '../clients/client-cors.ts';
+import { registrationClientStore } from '../clients/dcr-client-store.ts';
+import { registrationFeatures } from '../clients/dcr-policy.ts';
+import { installClientHooks } from '../clients/provider-hooks.ts';
 import { explainError } from '../http/error-explanations.ts';
 import { renderView } from '../http/views.ts';
 import { ACR_VALUES } from '../accounts/second-factor-policy.ts';
@@ -58,7 +61,7 @@ export function createProvider(services: Services, keys: { jwks: JWK[]; cookieKe
     responseTypes: ['code'],
     pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
-    // Developer portal / DCR (src/clients/provider-hooks.ts): SPA CORS origins.
+    // Developer portal / DCR (src/clients/client-cors.ts): SPA CORS origins.
     extraClientMetadata: withRequireMfaMetadata(extraClientMetadata),
     clientBasedCORS: clientBasedCORS as never,
     allowOmittingSingleRegisteredRedirectUri: false,

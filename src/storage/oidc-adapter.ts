@@ -16,10 +16,10 @@ import { fromStoredPayload, localReference, storedKeyOf, storedTokenId, toStored
 /** Models whose single use must hold across instances: consume only succeeds once. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
-/** Also imported from here by src/clients/provider-hooks.ts (registration tokens). */
+/** Also imported from here by src/clients/registration-tokens.ts and dcr-policy.ts. */
 export { storedTokenId };
 
-/** Where DCR's Client upsert/destroy go (src/clients/provider-hooks.ts): the client registry's tables. */
+/** Where DCR's Client upsert/destroy go (src/clients/dcr-client-store.ts): the client registry's tables. */
 export interface ClientWriter {
   upsert(clientId: string, metadata: Record<string, unknown>): Promise<void>;
   destroy(clientId: string): Promise<void>;
