@@ -253,6 +253,12 @@ export interface ClientDetails extends ClientSummary {
   suspended_at: string | null;
 }
 
+/** The developer portal's question: is this app the user's own? (An unknown id and another's app look alike.) */
+export async function isOwnedBy(services: Pick<Services, 'db'>, clientId: string, userId: string): Promise<boolean> {
+  if (clientId.length > 200) return false;
+  return (await services.db.prisma.client.count({ where: { id: clientId, ownerId: userId } })) > 0;
+}
+
 export async function showClient(services: Pick<Services, 'db' | 'apis'>, clientId: string): Promise<ClientDetails> {
   const row = await services.db.prisma.client.findUnique({
     where: { id: clientId },

@@ -1,4 +1,5 @@
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
+import { findUserById } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
 
 export type ClientView = Awaited<ReturnType<ClientViews>>;
@@ -28,7 +29,7 @@ export function clientViews(services: Services): ClientViews {
       const ownerId = stored.ownerId;
       owner = ownerEmails.get(stored);
       if (!owner) {
-        owner = services.db.prisma.user.findUnique({ where: { id: ownerId }, select: { email: true } }).then((u) => u?.email);
+        owner = findUserById(services, ownerId).then((u) => u?.email);
         ownerEmails.set(stored, owner);
         owner.catch(() => ownerEmails.delete(stored));
       }

@@ -34,7 +34,7 @@ export function showInteraction(deps: InteractionDeps): Middleware {
 
   async function consentPage(ctx: Context, interaction: Interaction, client: ClientView, csrf: string) {
     const accountId = interaction.session?.accountId;
-    const user = accountId ? await services.db.prisma.user.findUnique({ where: { id: accountId }, select: { email: true } }) : null;
+    const user = accountId ? await findUserById(services, accountId) : undefined;
     const missingOIDCScope = (interaction.prompt.details.missingOIDCScope ?? []) as string[];
     const apis = await apisOfRequest(services, interaction, client.allowedScopes);
     const scope = String(interaction.params.scope ?? '');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { User } from '../accounts/users.ts';
-import { clientStats, createClient, deleteClient, rotateSecret, showClient, updateClient, listClients, type NewClient } from '../clients/client-registry.ts';
+import { clientStats, createClient, deleteClient, isOwnedBy, rotateSecret, showClient, updateClient, listClients, type NewClient } from '../clients/client-registry.ts';
 import { CLIENT_TYPES, parseDuration, type ClientType } from '../clients/client-rules.ts';
 import type { Services } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
@@ -96,12 +96,11 @@ export function portalRoutes(services: Services, holder: ProviderHolder, csrfSec
 
   const ownedApp = async (ctx: Context, userId: string) => {
     const id = ctx.params.clientId ?? '';
-    const row = id.length <= 200 ? await services.db.prisma.client.findFirst({ where: { id, ownerId: userId }, select: { id: true } }) : null;
-    if (!row) {
+    if (!(await isOwnedBy(services, id, userId))) {
       errorPage(ctx, 404, 'No such app.', 'not_found');
       return undefined;
     }
-    return showClient(services, row.id);
+    return showClient(services, id);
   };
 
   const apisForForm = async () => (await services.apis.all()).map((a) => ({ name: a.name, audience: a.audience, scopes: a.scopes }));
