@@ -161,6 +161,17 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
     const callbackPort = await freePort();
     const redirectUri = `http://127.0.0.1:${callbackPort}/callback`;
     const app = await admin.cliJson(['client', 'create', '--name', 'CLI app', '--type', 'native', '--redirect-uri', redirectUri, '--scope', 'openid notes:read notes:write']);
+    // nginx takes an instance out of the rotation for fail_timeout (10 s) after failures — e.g. a
+    // request that reached it while it was still starting. Wait until the round robin serves both
+    // again, seen in both instances' request logs, before the sign-in whose steps must be split.
+    const ready = instances.map((i) => i.output().length);
+    const readyzSeen = () => instances.map((instance, i) => instance.output().slice(ready[i]).split('\n').some((l) => l.includes('"route":"/readyz"')));
+    const rotationDeadline = Date.now() + 30_000;
+    while (!readyzSeen().every(Boolean) && Date.now() < rotationDeadline) {
+      await (await fetch(`${issuer}/readyz`)).arrayBuffer();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(readyzSeen().every(Boolean), `the round robin did not reach both instances within 30 s: ${readyzSeen().join(', ')}`);
     const before = instances.map((i) => i.output().length);
 
     let tellUrl!: (url: string) => void;
