@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Services } from '../context.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
 import { SUSPENSION_KINDS } from '../security/suspensions.ts';
-import { text, type AdminResource } from './admin-operation.ts';
+import type { AdminResource } from './admin-operation.ts';
 
 /**
  * Suspensions and the audit log, for operators: the same operations, input schemas and library
@@ -34,16 +34,8 @@ const suspensionSchema = z.object({
 
 export const securityRouteSchemas = {
   /** Query strings carry text only: numbers and flags are converted here, at the edge. */
-  auditQuery: z.object({
-    type: text(100).optional(),
-    user: text(300).optional(),
-    client: text(300).optional(),
-    ip: text(100).optional(),
-    since: text(40).optional(),
-    until: text(40).optional(),
-    limit: z.coerce.number().int().min(1).max(500).optional(),
-    cursor: text(40).optional(),
-  }),
+  // The CLI's schema (admin-operations.ts), with the limit converted from the query string's text.
+  auditQuery: securitySchemas['audit.query'].extend({ limit: z.coerce.number().int().min(1).max(500).optional() }),
   auditPage: z.object({ events: z.array(auditEventSchema), next: z.string().optional() }),
   suspensionsQuery: z.object({ all: z.enum(['true', 'false']).optional() }),
   suspensions: z.object({ suspensions: z.array(suspensionSchema) }),

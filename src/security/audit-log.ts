@@ -221,36 +221,15 @@ export async function queryAudit(prisma: Prisma, query: AuditQuery): Promise<{ e
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
-    events: page.map((r) => ({
-      id: r.id.toString(),
-      at: new Date(r.at).toISOString(),
-      type: r.type,
-      actor: r.actor,
-      userId: r.userId,
-      clientId: r.clientId,
-      ip: r.ip,
-      userAgent: r.userAgent,
-      requestId: r.requestId,
-      details: r.details,
-    })),
+    events: page.map((r) => ({ ...r, id: r.id.toString(), at: new Date(r.at).toISOString() })),
     ...(rows.length > limit && last ? { next: `${new Date(last.at).getTime()}-${last.id.toString()}` } : {}),
   };
 }
 
 const AUDIT_COLUMNS = 'id, at, type, actor, user_id AS "userId", client_id AS "clientId", ip, user_agent AS "userAgent", request_id AS "requestId", details';
 
-interface RawAuditRow {
-  id: bigint | number | string;
-  at: Date | string;
-  type: string;
-  actor: string | null;
-  userId: string | null;
-  clientId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-  details: unknown;
-}
+/** A row as the driver returns it: the id and time not yet in their API form. */
+type RawAuditRow = Omit<AuditRow, 'id' | 'at'> & { id: bigint | number | string; at: Date | string };
 
 /** Years 1 to 9999 only: PostgreSQL refuses what toISOString writes beyond (a 400, not a 500). */
 function storableTime(date: Date): string {
