@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Services } from '../context.ts';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
+import { currentRequest } from '../storage/payload-reads.ts';
 import { upsertSessionDevice } from './session-queries.ts';
 import { recordAppUse } from './app-last-used.ts';
 
@@ -25,7 +27,7 @@ interface SavedSession {
 export function recordAccountActivity(provider: Provider, services: Deps): void {
   provider.on('session.saved', (session: SavedSession) => {
     if (!session.uid || !session.accountId) return;
-    const ctx = (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+    const ctx = currentRequest() as KoaContextWithOIDC | undefined;
     upsertSessionDevice(services.db.sql, {
       id: randomUUID(),
       sessionUid: session.uid,

@@ -1,6 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import Provider, { errors } from 'oidc-provider';
-import { createPayloadReads, forgetPrefetchedGrant, prefetchGrant, toPayload, type PayloadReads } from './payload-reads.ts';
+import { errors } from 'oidc-provider';
+import { createPayloadReads, currentRequest, forgetPrefetchedGrant, prefetchGrant, toPayload, type PayloadReads } from './payload-reads.ts';
 import { createRefreshRotation, type RefreshRotation } from './refresh-rotation.ts';
 import { storableText, type SqlClient } from './sql.ts';
 import { fromStoredPayload, localReference, storedKeyOf, storedTokenId, toStoredPayload } from './stored-ids.ts';
@@ -133,7 +133,7 @@ async function findOne(sql: SqlClient, where: string, params: unknown[]): Promis
  * The oidc-provider route of the current request, from its request store (Provider.ctx is an
  * AsyncLocalStorage getter; undefined outside a request).
  */
-const currentRoute = () => (Provider as unknown as { ctx?: { oidc?: { route?: string } } }).ctx?.oidc?.route;
+const currentRoute = () => (currentRequest() as { oidc?: { route?: string } } | undefined)?.oidc?.route;
 
 /** Clients come from the client registry (Prisma tables + cache); DCR writes go to `writer`. */
 function clientAdapter(clients: ClientSource, writer?: ClientWriter): Adapter {
