@@ -1,7 +1,8 @@
 import type { Services } from '../context.ts';
 import { factorSummary, type FactorSummary } from '../accounts/factors.ts';
+import { notifyPasswordChanged } from '../accounts/password-changed-notice.ts';
 import { passwordProblem } from '../accounts/password-policy.ts';
-import { MailNotSentError, type MailContext } from '../mail/mailer.ts';
+import type { MailContext } from '../mail/mailer.ts';
 import { consumeEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken, type EmailTokenRow } from './email-tokens.ts';
 import { linkWithToken, RESET_CHOOSE_PATH } from './links.ts';
 import { accountByEmail, accountById, allOrNothing, deleteEmailToken, endEverySignIn, setPasswordFromLink } from './queries.ts';
@@ -91,20 +92,7 @@ export async function completePasswordReset(services: Deps, input: { token: stri
   if (!done) return { ok: false, reason: 'invalid-link' };
   const { used, sessionsEnded, tokensRevoked } = done;
   services.events.emit({ type: 'password.reset', actor: used.userId, userId: used.userId, ...context, details: { sessionsEnded, tokensRevoked } });
-  let notified = true;
-  try {
-    await services.mailer.send(
-      {
-        to: used.email,
-        template: 'password-changed',
-        data: { email: used.email, when: new Date().toUTCString(), signedOut: true, accountLink: `${services.config.issuer}/account` },
-      },
-      { ...context, userId: used.userId },
-    );
-  } catch (error) {
-    // The password is changed either way; the failure is logged and audited by the mailer.
-    if (!(error instanceof MailNotSentError)) throw error;
-    notified = false;
-  }
+  // The password is changed either way; a failed send is logged and audited by the mailer.
+  const notified = await notifyPasswordChanged(services, { id: used.userId, email: used.email }, { signedOut: true }, context);
   return { ok: true, userId: used.userId, email: used.email, returnTo: used.returnTo ?? undefined, sessionsEnded, tokensRevoked, notified };
 }
