@@ -2,15 +2,20 @@
  * `npm test`: the whole suite, the way CI runs it.
  *   1. type-check (tsc --noEmit, strict), then compile src/ to dist/ if it changed (scripts/build.js)
  *   2. the unit tests (test/unit: pure code, or an in-memory PGlite of their own) once
- *   3. every other test file against the embedded database (PGlite)
- *   4. those again against a real PostgreSQL server — TEST_DATABASE_URL if given,
- *      otherwise a throwaway server started here from the machine's PostgreSQL binaries.
- * The total time is printed at the end.
+ *   3. every other test file against the embedded database (PGlite) and, at the same time,
+ *      against a real PostgreSQL server — TEST_DATABASE_URL if given, otherwise a throwaway
+ *      server started here from the machine's PostgreSQL binaries. The two passes share the
+ *      machine (most of a test's time is spent waiting on a server, a browser or a socket);
+ *      the PGlite pass prints as it goes, the PostgreSQL pass's report follows it.
+ *      A file whose first lines say `// test-once: <why the database does not matter>` runs in
+ *      the PGlite pass only.
+ * The slowest files of each pass and the total time are printed at the end.
  * Browser tests need Chromium at /usr/bin/chromium (or CHROMIUM_PATH); .ci/run installs it.
- * Arguments narrow the run: `npm test -- test/e2e/code-flow.test.ts`.
+ * Arguments narrow the run: `npm test -- test/e2e/code-flow.test.ts`; TEST_BACKEND=pglite or
+ * TEST_BACKEND=postgres runs one pass only.
  */
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './support/latchkey.ts';
 import { startPostgres } from './support/postgres.ts';
@@ -25,58 +30,86 @@ function findTests(dir: string): string[] {
   });
 }
 
+/** Pure: whether a test file declares, in its opening lines, that one database pass is enough. */
+function runsOnce(text: string): boolean {
+  return /^\/\/ test-once: \S/m.test(text.split('\n').slice(0, 20).join('\n'));
+}
+
 const args = process.argv.slice(2);
 const onlyBackend = process.env.TEST_BACKEND; // 'pglite' | 'postgres' to run one pass only
 const files = (args.length ? args.map((f) => path.resolve(f)) : findTests(path.join(repoRoot, 'test'))).sort();
 
-function run(label: string, command: string, commandArgs: string[], env: NodeJS.ProcessEnv = {}): boolean {
+function runSync(label: string, command: string, commandArgs: string[], env: NodeJS.ProcessEnv = {}): boolean {
   console.log(`\n=== ${label} ===`);
   const result = spawnSync(command, commandArgs, { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, ...env } });
   return result.status === 0;
+}
+
+/**
+ * Runs a pass in the background. Its output is streamed when `live`, otherwise kept and handed
+ * back, so two passes running at once do not interleave their reports.
+ */
+function runPass(label: string, commandArgs: string[], env: NodeJS.ProcessEnv, live: boolean): Promise<{ ok: boolean; report: string }> {
+  if (live) console.log(`\n=== ${label} ===`);
+  const child = spawn(process.execPath, commandArgs, { cwd: repoRoot, stdio: ['ignore', live ? 'inherit' : 'pipe', live ? 'inherit' : 'pipe'], env: { ...process.env, ...env } });
+  const chunks: Buffer[] = [];
+  child.stdout?.on('data', (d: Buffer) => chunks.push(d));
+  child.stderr?.on('data', (d: Buffer) => chunks.push(d));
+  return new Promise((resolve) => {
+    child.on('close', (code) => resolve({ ok: code === 0, report: live ? '' : `\n=== ${label} ===\n${Buffer.concat(chunks).toString()}` }));
+  });
 }
 
 // Unit tests do not depend on the database under test: one pass, not one per database.
 const unitDir = path.join(repoRoot, 'test', 'unit') + path.sep;
 const unitFiles = files.filter((f) => f.startsWith(unitDir));
 const backendFiles = files.filter((f) => !f.startsWith(unitDir));
-const nodeTestArgs = (list: string[]) => ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...list];
-const testArgs = nodeTestArgs(backendFiles);
+const twiceFiles = backendFiles.filter((f) => !runsOnce(readFileSync(f, 'utf8')));
+const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${path.join(repoRoot, 'test/support/slowest-files.ts')}`, '--test-reporter-destination=stdout'];
+const nodeTestArgs = (list: string[]) => ['--import', 'tsx', '--test', '--test-concurrency=2', ...reporters, ...list];
 let ok = true;
 
-if (!args.length) ok = run('type-check', process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', repoRoot]) && ok;
+if (!args.length) ok = runSync('type-check', process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', repoRoot]) && ok;
 
 // The tests start the compiled server (dist/), as `npm start` does: compile it now if the sources
 // changed, and make the template new embedded databases are copied from if it is missing.
-if (!run('build (dist/, embedded database template)', process.execPath, [path.join(repoRoot, 'scripts/build.js'), '--if-stale'])) {
+if (!runSync('build (dist/, embedded database template)', process.execPath, [path.join(repoRoot, 'scripts/build.js'), '--if-stale'])) {
   console.log('\nThe build failed; no tests were run.');
   process.exit(1);
 }
 
 // (whatever TEST_BACKEND says: they use no backend)
-if (unitFiles.length) ok = run('unit tests (once)', process.execPath, nodeTestArgs(unitFiles), { TEST_DATABASE_URL: '' }) && ok;
+if (unitFiles.length) ok = runSync('unit tests (once)', process.execPath, nodeTestArgs(unitFiles), { TEST_DATABASE_URL: '' }) && ok;
 
-if (backendFiles.length && onlyBackend !== 'postgres') ok = run('tests on the embedded database (PGlite)', process.execPath, testArgs, { TEST_DATABASE_URL: '' }) && ok;
-
-if (backendFiles.length && onlyBackend !== 'pglite') {
-  if (process.env.TEST_DATABASE_URL) {
-    ok = run('tests on PostgreSQL (TEST_DATABASE_URL)', process.execPath, testArgs) && ok;
-  } else {
-    let server: Awaited<ReturnType<typeof startPostgres>> | undefined;
-    try {
-      server = await startPostgres();
-    } catch (error) {
-      console.error(`\nCould not start PostgreSQL for the second pass: ${(error as Error).message}`);
-      console.error('Install PostgreSQL (apt-get install postgresql) or set TEST_DATABASE_URL.');
-      ok = false;
-    }
-    if (server) {
-      try {
-        ok = run(`tests on PostgreSQL (${server.url})`, process.execPath, testArgs, { TEST_DATABASE_URL: server.url }) && ok;
-      } finally {
-        await server.stop();
-      }
-    }
+const runPglite = backendFiles.length > 0 && onlyBackend !== 'postgres';
+const runPostgres = twiceFiles.length > 0 && onlyBackend !== 'pglite';
+let server: Awaited<ReturnType<typeof startPostgres>> | undefined;
+let postgresUrl = process.env.TEST_DATABASE_URL;
+if (runPostgres && !postgresUrl) {
+  try {
+    server = await startPostgres();
+    postgresUrl = server.url;
+  } catch (error) {
+    console.error(`\nCould not start PostgreSQL for the second pass: ${(error as Error).message}`);
+    console.error('Install PostgreSQL (apt-get install postgresql) or set TEST_DATABASE_URL.');
+    ok = false;
   }
+}
+try {
+  const passes = [
+    runPglite ? runPass('tests on the embedded database (PGlite)', nodeTestArgs(backendFiles), { TEST_DATABASE_URL: '' }, true) : undefined,
+    runPostgres && postgresUrl
+      ? runPass(`tests on PostgreSQL (${postgresUrl})`, nodeTestArgs(onlyBackend === 'postgres' ? backendFiles : twiceFiles), { TEST_DATABASE_URL: postgresUrl }, !runPglite)
+      : undefined,
+  ];
+  for (const pass of passes) {
+    if (!pass) continue;
+    const { ok: passed, report } = await pass;
+    process.stdout.write(report);
+    ok = passed && ok;
+  }
+} finally {
+  await server?.stop();
 }
 
 const seconds = Math.round((Date.now() - startedAt) / 1000);

@@ -134,7 +134,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     let port = 0;
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir}`;
+      // A throwaway server: nothing in it must outlive a crash of the machine, so it does not
+      // wait for the disk (the tests kill Latchkey, never PostgreSQL).
+      const durabilityOff = '-c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+      const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} ${durabilityOff}`;
       try {
         run.run(pgCtl, ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', options], dir);
         started = true;
