@@ -131,6 +131,31 @@ export async function redeem(config: oidc.Configuration, result: AuthorizeResult
   );
 }
 
+/** A user signs in to the app in Chromium (`authorizeInBrowser`) and the app redeems the code: its tokens. */
+export async function signInAndRedeem(page: Page, config: oidc.Configuration, params: Record<string, string>, steps: BrowserStep, redirectUri: string) {
+  return redeem(config, await authorizeInBrowser(page, config, params, steps, redirectUri));
+}
+
+/**
+ * From a page of Latchkey's after the sign-in form (a second factor's "Continue" past the
+ * recovery codes, the consent page) to the app: continues, allows, and waits for the redirect.
+ */
+export async function continueToApp(page: Page, redirectUri: string): Promise<URL> {
+  for (let i = 0; i < 5 && !page.url().startsWith(redirectUri); i++) {
+    if (await page.locator('#continue').count()) {
+      await Promise.all([page.waitForNavigation(), page.click('#continue')]);
+      continue;
+    }
+    if (await page.locator('form[action$="/confirm"]').count()) {
+      await Promise.all([page.waitForNavigation(), page.click('button[value=allow]')]);
+      continue;
+    }
+    await page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 5000 });
+  }
+  if (!page.url().startsWith(redirectUri)) throw new Error(`expected the app, at ${page.url()}: ${(await page.locator('body').innerText()).slice(0, 300)}`);
+  return new URL(page.url());
+}
+
 /**
  * The OAuth error an openid-client call was refused with, whichever way the server said it: in
  * the JSON body (ResponseBodyError: `error`, `error_description`), or — for a 401, where RFC 6749

@@ -30,9 +30,9 @@ export interface Sent {
 
 export type SendInit = RequestInit & { ip?: string; jar?: Jar };
 
-/** One request; a 5xx fails the test at once, whatever it was. */
+/** One request; a 5xx fails the test at once, whatever it was. `send.issuer` is the server's issuer. */
 export function sender(issuer: string) {
-  return async function send(path: string, init: SendInit = {}): Promise<Sent> {
+  return Object.assign(async function send(path: string, init: SendInit = {}): Promise<Sent> {
     const headers = new Headers(init.headers);
     if (init.ip) headers.set('x-forwarded-for', init.ip);
     if (init.jar) headers.set('cookie', init.jar.header());
@@ -42,7 +42,7 @@ export function sender(issuer: string) {
     const text = await res.text();
     assert.ok(res.status < 500, `${init.method ?? 'GET'} ${path} answered ${res.status}: ${text.slice(0, 300)}`);
     return { status: res.status, headers: res.headers, text };
-  };
+  }, { issuer });
 }
 
 export const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
@@ -79,3 +79,22 @@ export const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)
 /** POSTs a form to `path` with the sign-in's cookies and CSRF token. */
 export const postForm = (send: ReturnType<typeof sender>, s: { jar: Jar; csrf: string }, path: string, fields: Record<string, string>, ip?: string) =>
   send(path, { method: 'POST', ip, jar: s.jar, headers: { 'content-type': FORM }, body: new URLSearchParams({ csrf: s.csrf, ...fields }).toString() });
+
+/**
+ * A password sign-in over HTTP, started by the app's authorization request: the answer to the
+ * password form (303 onwards when it worked, 401 when refused) and the cookie jar, which then
+ * holds a browser session the account page accepts.
+ */
+export async function passwordSignIn(
+  send: ReturnType<typeof sender>,
+  client: { client_id: string; redirect_uri: string },
+  login: { email: string; password: string },
+  ip?: string,
+): Promise<{ status: number; jar: Jar; text: string }> {
+  const signIn = await startSignIn(send, client, ip);
+  const answer = await postForm(send, signIn, `${signIn.interaction}/login`, login, ip);
+  const location = answer.headers.get('location');
+  // Resuming the authorization request is what establishes the provider's session cookie.
+  if (answer.status === 303 && location?.startsWith(send.issuer)) await send(location.slice(send.issuer.length), { ip, jar: signIn.jar });
+  return { status: answer.status, jar: signIn.jar, text: answer.text };
+}
