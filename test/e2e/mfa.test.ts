@@ -9,16 +9,16 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
-import { discover, startAppServer } from '../support/flow.ts';
+import { continueToApp, discover, startAppServer } from '../support/flow.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { AuthenticatorApp, clearOfStepEnd, codeOfStep, currentTimeStep, secretFromPage } from '../support/totp.ts';
+import { createTestUser } from '../support/users.ts';
 
 const NOTES = 'https://notes.example.com/api';
 const ACR_MFA = 'urn:latchkey:acr:mfa';
 const ACR_PWD = 'urn:latchkey:acr:pwd';
-import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
 
 let latchkey: Latchkey;
 let app: Awaited<ReturnType<typeof startAppServer>>;
@@ -68,47 +68,30 @@ async function submitCode(page: Page, code: string) {
 
 /** Consent if asked, then the redirect back to the app; returns the tokens and their claims. */
 async function finishAndRedeem(page: Page, started: Started) {
-  for (let i = 0; i < 5 && !page.url().startsWith(app.redirectUri); i++) {
-    if (await page.locator('#continue').count()) {
-      await Promise.all([page.waitForNavigation(), page.click('#continue')]);
-      continue;
-    }
-    if (await page.locator('form[action$="/confirm"]').count()) {
-      await Promise.all([page.waitForNavigation(), page.click('button[value=allow]')]);
-      continue;
-    }
-    await page.waitForURL((u) => u.href.startsWith(app.redirectUri), { timeout: 5000 });
-  }
-  assert.ok(page.url().startsWith(app.redirectUri), `expected the app, at ${page.url()}: ${(await page.locator('body').innerText()).slice(0, 300)}`);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url()), {
+  const callback = await continueToApp(page, app.redirectUri);
+  const tokens = await oidc.authorizationCodeGrant(config, callback, {
     pkceCodeVerifier: started.verifier, expectedState: started.state, expectedNonce: started.nonce, idTokenExpected: true,
   });
   return { id: tokens.claims()!, access: decodeJwt(tokens.access_token) };
 }
 
-const STEP = 30;
-/** Waits out the last seconds of a time step so the server and the test agree on "now". */
-async function awayFromStepEdge() {
-  const into = (Date.now() / 1000) % STEP;
-  if (into > STEP - 4) await new Promise((r) => setTimeout(r, (STEP - into + 1) * 1000));
-}
-const totp = (secret: string, offsetSteps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offsetSteps * STEP });
+/** How the enrolment code is chosen; by default the app's next code. */
+type EnrolmentCode = (app: AuthenticatorApp) => Promise<string>;
 
-/** Signs in for the first time as a user who must have a second factor, enrolling TOTP; returns the secret. */
-async function enrolTotp(page: Page, user: { email: string; password: string }, offsetSteps = 0) {
+/** Signs in for the first time as a user who must have a second factor, enrolling TOTP; returns the user's authenticator app. */
+async function enrolTotp(page: Page, user: { email: string; password: string }, enrolmentCode: EnrolmentCode = (app) => app.nextCode()) {
   const started = await startAuth(page);
   await submitPassword(page, user);
   await page.waitForSelector('img.qr');
   // the key is shown in groups of four, for people typing it
   assert.match(await page.locator('#totp-secret').innerText(), /^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/);
   await page.screenshot({ path: path.join(repoRoot, 'docs/images', 'totp-enrolment.png'), fullPage: true });
-  const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
-  await awayFromStepEdge();
-  await submitCode(page, await totp(secret, offsetSteps));
+  const app = new AuthenticatorApp(secretFromPage(await page.locator('#totp-secret').innerText()));
+  await submitCode(page, await enrolmentCode(app));
   const codes = await page.locator('.recovery-code').allInnerTexts();
   assert.equal(codes.length, 10, 'ten recovery codes shown once');
   const result = await finishAndRedeem(page, started);
-  return { secret, codes, result };
+  return { app, codes, result };
 }
 
 before(async () => {
@@ -133,7 +116,7 @@ describe('authenticator app (TOTP)', () => {
   test('an admin enrols at first sign-in; tokens carry amr pwd+otp and the MFA acr; a code is never accepted twice', async () => {
     const user = await newUser('admin', ['admin']);
     await withContext(async (_ctx, page) => {
-      const { secret, result } = await enrolTotp(page, user);
+      const { app, result } = await enrolTotp(page, user);
       assert.deepEqual(result.id.amr, ['pwd', 'otp']);
       assert.equal(result.id.acr, ACR_MFA);
       assert.deepEqual(result.access.amr, ['pwd', 'otp']);
@@ -144,9 +127,9 @@ describe('authenticator app (TOTP)', () => {
       const started = await startAuth(page);
       await submitPassword(page, user);
       await page.waitForSelector('form[action$="/mfa/totp"]');
-      await submitCode(page, await totp(secret)); // the enrolment code: already used
+      await submitCode(page, await app.lastCode()); // the enrolment code: already used (its step is still in the window)
       assert.match(await page.locator('[role=alert]').first().innerText(), /not right, or was already used/);
-      await submitCode(page, await totp(secret, 1)); // next step: drift +1
+      await submitCode(page, await app.nextCode()); // the next step's code: one step ahead, accepted at once
       const again = await finishAndRedeem(page, started);
       assert.deepEqual(again.id.amr, ['pwd', 'otp']);
     });
@@ -155,14 +138,18 @@ describe('authenticator app (TOTP)', () => {
   test('drift: one step behind is accepted, two steps ahead is refused', async () => {
     const user = await newUser('drift', ['developer']);
     await withContext(async (_ctx, page) => {
-      const { secret } = await enrolTotp(page, user, -1);
+      const { app } = await enrolTotp(page, user, async ({ secret }) => {
+        await clearOfStepEnd(); // the step behind leaves the window when this step ends
+        return codeOfStep(secret, currentTimeStep() - 1);
+      });
       await page.context().clearCookies();
       const started = await startAuth(page);
       await submitPassword(page, user);
-      await awayFromStepEdge();
-      await submitCode(page, await totp(secret, 2));
+      await clearOfStepEnd(); // two steps ahead must still be two ahead when the server reads it
+      const now = currentTimeStep();
+      await submitCode(page, await codeOfStep(app.secret, now + 2));
       assert.match(await page.locator('[role=alert]').first().innerText(), /not right/);
-      await submitCode(page, await totp(secret, 0));
+      await submitCode(page, await codeOfStep(app.secret, now));
       assert.deepEqual((await finishAndRedeem(page, started)).id.amr, ['pwd', 'otp']);
     });
   });
@@ -170,7 +157,7 @@ describe('authenticator app (TOTP)', () => {
   test('five wrong codes lock the codes of the account, with the time to wait; even a right code is then refused', async () => {
     const user = await newUser('brute', ['admin']);
     await withContext(async (_ctx, page) => {
-      const { secret } = await enrolTotp(page, user);
+      const { app } = await enrolTotp(page, user);
       await page.context().clearCookies();
       await startAuth(page);
       await submitPassword(page, user);
@@ -180,7 +167,7 @@ describe('authenticator app (TOTP)', () => {
       }
       await submitCode(page, '000000');
       assert.match(await page.locator('[role=alert]').first().innerText(), /Too many wrong codes\. Try again in 5 minutes/);
-      await submitCode(page, await totp(secret, 1));
+      await submitCode(page, await app.nextCode()); // a code the server would otherwise accept
       assert.match(await page.locator('[role=alert]').first().innerText(), /Too many wrong codes\. Try again in \d+ minutes?/);
     });
   });
@@ -228,9 +215,8 @@ describe('step-up', () => {
       // the page says why it asks again, and for which app (not the internal client id)
       assert.match(await page.locator('main').innerText(), /asks for a stronger sign-in/);
       await page.screenshot({ path: path.join(repoRoot, 'docs/images', 'step-up.png'), fullPage: true });
-      const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
-      await awayFromStepEdge();
-      await submitCode(page, await totp(secret));
+      const app = new AuthenticatorApp(secretFromPage(await page.locator('#totp-secret').innerText()));
+      await submitCode(page, await app.nextCode());
       const stepped = await finishAndRedeem(page, started);
       assert.deepEqual(stepped.id.amr, ['pwd', 'otp']);
       assert.equal(stepped.id.acr, ACR_MFA);
@@ -306,9 +292,8 @@ describe('account page', () => {
       await page.fill('#password', user.password);
       await Promise.all([page.waitForNavigation(), page.click('form[action="/account/reauth"] button')]);
       await Promise.all([page.waitForNavigation(), page.click('#factor-totp button')]);
-      const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
-      await awayFromStepEdge();
-      await page.fill('#code', await totp(secret));
+      const app = new AuthenticatorApp(secretFromPage(await page.locator('#totp-secret').innerText()));
+      await page.fill('#code', await app.nextCode());
       await Promise.all([page.waitForNavigation(), page.click('form[action="/account/totp/confirm"] button')]);
       assert.equal(await page.locator('.recovery-code').count(), 10);
       await Promise.all([page.waitForNavigation(), page.click('#continue')]);
