@@ -9,11 +9,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { AuthenticatorApp, secretFromPage } from '../support/totp.ts';
+import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
-import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const FORM = 'application/x-www-form-urlencoded';
 
 let latchkey: Latchkey;
@@ -32,7 +32,8 @@ after(async () => {
 
 const newUser = async (name: string, roles: string[] = []) => (await createTestUser(latchkey, name, { roles })).email;
 
-const code = (secret: string) => generate({ secret });
+/** A code of `secret` the server would accept now (only the secret decides whether it is refused). */
+const code = (secret: string) => new AuthenticatorApp(secret).nextCode();
 
 class Browser {
   cookies = new Map<string, string>();
@@ -66,8 +67,7 @@ class Browser {
 }
 
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? assert.fail('no CSRF token on the page');
-// the page shows the key in groups of four: the secret is the key without its spaces
-const secretOf = (html: string) => /id="totp-secret"[^>]*>([A-Z2-7 ]+)</.exec(html)?.[1]?.replace(/ /g, '') ?? assert.fail(`no TOTP secret on the page: ${html.slice(0, 400)}`);
+const secretOf = (html: string) => secretFromPage(/id="totp-secret"[^>]*>([A-Z2-7 ]+)</.exec(html)?.[1] ?? assert.fail(`no TOTP secret on the page: ${html.slice(0, 400)}`));
 
 /** Starts a sign-in at the app and types the password: the page that follows (here: enrolment). */
 async function signInWithPassword(email: string) {
