@@ -10,13 +10,15 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { generate } from 'otplib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
+import { basic } from '../support/http-session.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { AuthenticatorApp, secretFromPage } from '../support/totp.ts';
+import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
+import { waitFor as waitForProbe } from '../support/wait.ts';
 
 const API = 'https://notes.example.com/api';
-import { createTestUser, TEST_PASSWORD as password } from '../support/users.ts';
 const COUNTED = ['token.issued', 'signin.success', 'signin.failure', 'signin.mfa.failure', 'signin.throttled', 'signin.locked', 'oauth.throttled', 'suspension.created'];
 
 let latchkey: Latchkey;
@@ -35,12 +37,6 @@ async function submitPassword(page: Page, email: string, pass = password) {
   await Promise.all([page.waitForNavigation(), page.click('form[action$="/login"] button[type=submit]')]);
 }
 
-const STEP = 30;
-async function awayFromStepEdge() {
-  const into = (Date.now() / 1000) % STEP;
-  if (into > STEP - 4) await new Promise((r) => setTimeout(r, (STEP - into + 1) * 1000));
-}
-
 /** Opens /admin in a fresh browser and signs in; an admin without a factor enrols TOTP on the way (step-up). */
 async function signInToConsole(email: string): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -52,15 +48,13 @@ async function signInToConsole(email: string): Promise<{ context: BrowserContext
 
 async function enrolTotpAtStepUp(page: Page) {
   await page.waitForSelector('img.qr');
-  const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
-  await awayFromStepEdge();
-  await page.fill('#code', await generate({ secret }));
+  const authenticator = new AuthenticatorApp(secretFromPage(await page.locator('#totp-secret').innerText()));
+  await page.fill('#code', await authenticator.nextCode());
   await Promise.all([page.waitForNavigation(), page.click('form[action$="/enroll/totp"] button[type=submit]')]);
   await Promise.all([page.waitForNavigation(), page.click('#continue')]);
   await page.waitForURL(`${latchkey.issuer}/admin`);
 }
 
-const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 async function machineToken(clientId: string, secret: string) {
   return fetch(`${latchkey.issuer}/token`, {
     method: 'POST',
@@ -90,15 +84,24 @@ async function auditWindow(since = '1h'): Promise<Array<{ id: string; type: stri
   return events;
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000) => waitForProbe(what, probe, { timeoutMs, intervalMs: 200 });
+
+/**
+ * The dashboard's traffic from a machine: tokens for one app, then two token requests refused
+ * with 429 while the app is suspended at this address — one oauth.throttled event counting 2,
+ * written only when its minute is over. Made before the other tests, so that minute passes
+ * while they run instead of being waited out by the dashboard test.
+ */
+async function feedTheDashboard(): Promise<{ client_id: string; client_secret: string }> {
+  const app = await latchkey.cliJson(['client', 'create', '--name', 'Dashboard feeder', '--type', 'service', '--scope', 'notes:read']);
+  for (let i = 0; i < 3; i++) assert.equal((await machineToken(app.client_id, app.client_secret)).status, 200);
+  const pair = `${app.client_id}|127.0.0.1`;
+  await latchkey.cliJson(['suspend', '--kind', 'client-ip', '--subject', pair, '--duration', '15m']);
+  for (let i = 0; i < 2; i++) assert.equal((await machineToken(app.client_id, app.client_secret)).status, 429);
+  await latchkey.cliJson(['suspensions', 'lift', '--kind', 'client-ip', '--subject', pair]);
+  return app;
 }
+let dashboardFeeder: { client_id: string; client_secret: string };
 
 before(async () => {
   latchkey = await startLatchkey({
@@ -109,13 +112,19 @@ before(async () => {
     LOCKOUT_ACCOUNT_IP_FAILURES: '1000/60',
     LOCKOUT_IP_FAILURES: '1000/60',
   });
-  browser = await launchBrowser();
   await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', API, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
-  const user = await newUser('operator', ['admin']);
-  const { context, page } = await signInToConsole(user.email);
-  await enrolTotpAtStepUp(page);
-  const row = (await latchkey.cliJson(['audit', '--type', 'signin.success', '--limit', '1'])).events[0];
-  admin = { context, page, email: user.email, id: row.userId };
+  // The dashboard's machine traffic as early as can be, while Chromium starts and the operator signs in.
+  [dashboardFeeder] = await Promise.all([
+    feedTheDashboard(),
+    (async () => {
+      browser = await launchBrowser();
+      const user = await newUser('operator', ['admin']);
+      const { context, page } = await signInToConsole(user.email);
+      await enrolTotpAtStepUp(page);
+      const row = (await latchkey.cliJson(['audit', '--type', 'signin.success', '--limit', '1'])).events[0];
+      admin = { context, page, email: user.email, id: row.userId };
+    })(),
+  ]);
 });
 after(async () => {
   await browser?.close();
@@ -272,7 +281,7 @@ describe('apps', () => {
   });
 
   test('the list pages through many apps without repeating one', async () => {
-    for (let i = 0; i < 5; i++) await latchkey.cliJson(['client', 'create', '--name', `Batch ${i}`, '--type', 'service', '--scope', 'notes:read']);
+    await Promise.all([0, 1, 2, 3, 4].map((i) => latchkey.cliJson(['client', 'create', '--name', `Batch ${i}`, '--type', 'service', '--scope', 'notes:read'])));
     const { page } = admin;
     const seen: string[] = [];
     await page.goto(`${latchkey.issuer}/admin/apps?limit=2`);
@@ -397,8 +406,7 @@ describe('security', () => {
 describe('users', () => {
   test('search by e-mail pages; disable, enable, reset factors, sign out everywhere and delete, each audited with the admin', async () => {
     const { page } = admin;
-    const people = [];
-    for (let i = 0; i < 3; i++) people.push(await newUser(`zed${i}`));
+    const people = await Promise.all([0, 1, 2].map((i) => newUser(`zed${i}`)));
     await page.goto(`${latchkey.issuer}/admin/users?q=zed&limit=2`);
     const seen: string[] = [];
     for (;;) {
@@ -496,15 +504,8 @@ describe('APIs', () => {
 
 describe('dashboard', () => {
   test('every figure equals what `latchkey audit` lists for the same window', async () => {
-    // Traffic: machine tokens for one app, a wrong password, a successful sign-in.
-    const app = await latchkey.cliJson(['client', 'create', '--name', 'Dashboard feeder', '--type', 'service', '--scope', 'notes:read']);
-    for (let i = 0; i < 3; i++) assert.equal((await machineToken(app.client_id, app.client_secret)).status, 200);
-    // Two token requests refused with 429 while the app is suspended at this address: one
-    // oauth.throttled event counting 2, written when its minute is over.
-    const pair = `${app.client_id}|127.0.0.1`;
-    await latchkey.cliJson(['suspend', '--kind', 'client-ip', '--subject', pair, '--duration', '15m']);
-    for (let i = 0; i < 2; i++) assert.equal((await machineToken(app.client_id, app.client_secret)).status, 429);
-    await latchkey.cliJson(['suspensions', 'lift', '--kind', 'client-ip', '--subject', pair]);
+    // Traffic: machine tokens for one app and their 429s (made first: feedTheDashboard), a wrong password, a successful sign-in.
+    const app = dashboardFeeder;
     await waitFor('the minute of the 429s to be written', async () => (await latchkey.cliJson(['audit', '--type', 'oauth.throttled', '--limit', '1'])).events[0], 90_000);
     const someone = await newUser('visitor');
     const context = await browser.newContext();
