@@ -13,10 +13,11 @@ import * as oidc from 'openid-client';
 import { startNotesApi } from '../../examples/notes-api/app.ts';
 import { basic, csrfOf, FORM, Jar, sender, type Sent } from '../support/http-session.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
+import { waitFor } from '../support/wait.ts';
 
 const NOTES = 'https://notes.example.com/api';
 const OPAQUE = 'https://opaque.example.com/api';
-import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 
 interface App { client_id: string; client_secret?: string; redirect_uri: string }
 interface ApiCredentials { introspection_client_id: string; introspection_client_secret: string }
@@ -131,7 +132,7 @@ before(async () => {
   notesCredentials = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
   opaqueCredentials = await latchkey.cliJson(['api', 'create', '--name', 'Opaque', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read']);
   for (const name of ['alice', 'bob'] as const) {
-    users[name] = await latchkey.cliJson(['user', 'create', '--email', `${name}@example.com`, '--password-stdin'], { stdin: PASSWORD });
+    users[name] = await createTestUser(latchkey, name);
   }
   apps.a = await createApp('App A', ['https://a.example/callback']);
   apps.a2 = await createApp('App A, second app on the same host', ['https://a.example/elsewhere/callback']);
@@ -222,8 +223,12 @@ describe('pairwise subjects in ID tokens and userinfo', () => {
     assert.equal(subOf((await signIn(app, users.alice, { scope: 'openid' })).id_token), users.alice.id);
     await latchkey.cliJson(['client', 'set-first-party', app.client_id, '--off']);
     assert.equal(subOf((await signIn(app, users.alice, { scope: 'openid' })).id_token), pairwise, 'the same pairwise subject as before');
-    const audit = await latchkey.cliJson(['audit', '--type', 'client.updated', '--client', app.client_id]);
-    assert.equal(JSON.stringify(audit).match(/firstParty/g)?.length, 2, 'both changes are in the audit log');
+    // Audit events are written in batches, shortly after the change: wait for both, fail if they never come.
+    const changes = await waitFor('both changes in the audit log', async () => {
+      const found = JSON.stringify(await latchkey.cliJson(['audit', '--type', 'client.updated', '--client', app.client_id])).match(/firstParty/g)?.length ?? 0;
+      return found >= 2 ? found : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 250 });
+    assert.equal(changes, 2, 'both changes are in the audit log');
   });
 });
 
