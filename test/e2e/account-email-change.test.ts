@@ -12,14 +12,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
 import { startAppServer } from '../support/flow.ts';
-import { csrfOf, FORM, Jar, postForm, sender, startSignIn } from '../support/http-session.ts';
+import { csrfOf, FORM, Jar, passwordSignIn, sender } from '../support/http-session.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { startMailbox, type Mailbox } from '../support/mailbox.ts';
-import { createTestUser, TEST_PASSWORD } from '../support/users.ts';
+import { AuthenticatorApp, secretFromPage } from '../support/totp.ts';
+import { createTestUser, TEST_PASSWORD, uniqueEmail as unique } from '../support/users.ts';
+import { waitFor } from '../support/wait.ts';
 
 let mailbox: Mailbox;
 let latchkey: Latchkey;
@@ -28,7 +29,6 @@ let browser: Browser;
 let web: { client_id: string; client_secret: string };
 let send: ReturnType<typeof sender>;
 
-const unique = (name: string) => `${name}-${randomBytes(4).toString('hex')}@example.com`;
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(repoRoot, 'docs/images', `account-email-${name}.png`), fullPage: true });
 const heading = (html: string) => /<h1>([^<]*)<\/h1>/.exec(html)?.[1];
 const mainOf = (html: string) => /<main[^>]*>([\s\S]*)<\/main>/.exec(html)?.[1] ?? html;
@@ -36,13 +36,8 @@ const CONFIRM = '/account/email/confirm';
 
 /** Password sign-in over HTTP: the jar then holds a browser session the account page accepts; undefined when refused. */
 async function signIn(email: string, password = TEST_PASSWORD): Promise<Jar | undefined> {
-  const started = await startSignIn(send, { client_id: web.client_id, redirect_uri: app.redirectUri });
-  const answer = await postForm(send, started, `${started.interaction}/login`, { email, password });
-  const location = answer.headers.get('location');
-  if (answer.status !== 303 || !location?.startsWith(latchkey.issuer)) return undefined;
-  // Resuming the authorization request is what establishes the provider's session cookie.
-  await send(location.slice(latchkey.issuer.length), { jar: started.jar });
-  return started.jar;
+  const answer = await passwordSignIn(send, { client_id: web.client_id, redirect_uri: app.redirectUri }, { email, password });
+  return answer.status === 303 ? answer.jar : undefined;
 }
 
 const post = (jar: Jar, path: string, fields: Record<string, string>) =>
@@ -93,14 +88,15 @@ async function sql(text: string, params: unknown[] = []) {
   }
 }
 
-/** The audit events of a user of a type, polled until `count` are there (events are written in batches). */
-async function auditEvents(userId: string, type: string, count = 1) {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const result = await latchkey.cliJson<{ events: Array<{ type: string; details?: Record<string, unknown> }> }>(['audit', '--type', type, '--user', userId]);
-    if (result.events.length >= count || Date.now() > deadline) return result.events;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+type AuditEvent = { type: string; details?: Record<string, unknown> };
+
+/** The audit events of a user of a type, polled until `count` are there (events are written in batches); else those there are, for the assertion to show. */
+async function auditEvents(userId: string, type: string, count = 1): Promise<AuditEvent[]> {
+  const read = async () => (await latchkey.cliJson<{ events: AuditEvent[] }>(['audit', '--type', type, '--user', userId])).events;
+  return waitFor(`${count} ${type} event(s) of the user`, async () => {
+    const events = await read();
+    return events.length >= count ? events : undefined;
+  }, { timeoutMs: 10_000, intervalMs: 250 }).catch(read);
 }
 
 before(async () => {
@@ -213,10 +209,8 @@ describe('change e-mail', () => {
     const account = await send('/account', { jar });
     assert.equal((await post(jar, '/account/reauth', { csrf: csrfOf(account.text), password: user.password, need: 'any', return: '/account' })).status, 303);
     const setup = await post(jar, '/account/totp/setup', { csrf: csrfOf(account.text) });
-    const secret = /id="totp-secret"[^>]*>([A-Z2-7 ]+)</.exec(setup.text)?.[1]?.replace(/ /g, '') ?? assert.fail('no TOTP secret on the page');
-    const step = () => Math.floor(Date.now() / 30_000);
-    const enrolledAt = step();
-    assert.equal((await post(jar, '/account/totp/confirm', { csrf: csrfOf(account.text), code: await generate({ secret }) })).status, 303);
+    const authenticator = new AuthenticatorApp(secretFromPage(/id="totp-secret"[^>]*>([A-Z2-7 ]+)</.exec(setup.text)?.[1] ?? assert.fail('no TOTP secret on the page')));
+    assert.equal((await post(jar, '/account/totp/confirm', { csrf: csrfOf(account.text), code: await authenticator.nextCode() })).status, 303);
 
     // The password was proved a moment ago; with a second factor that is not enough to change the address.
     const target = unique('guarded');
@@ -226,8 +220,7 @@ describe('change e-mail', () => {
     assert.match(refused.text, /Code from your authenticator app/);
 
     // A code of a time step not used yet (each works once), then the change goes through.
-    while (step() <= enrolledAt || (Date.now() / 1000) % 30 > 27) await new Promise((r) => setTimeout(r, 250));
-    assert.equal((await post(jar, '/account/reauth', { csrf: csrfOf(account.text), code: await generate({ secret }), need: 'strong', return: '/account/email' })).status, 303);
+    assert.equal((await post(jar, '/account/reauth', { csrf: csrfOf(account.text), code: await authenticator.nextCode(), need: 'strong', return: '/account/email' })).status, 303);
     const sent = await requestChange(jar, target, { reauth: false });
     assert.equal(heading(sent.text), 'Check your new address');
     assert.match((await mailbox.next(target)).link!, /\/account\/email\/confirm\?token=/);
@@ -271,8 +264,8 @@ describe('change e-mail', () => {
     assert.equal(open.status, 200);
     assert.equal(heading(open.text), 'Confirm your new e-mail address');
 
-    // Expire it, as 24 hours would.
-    await sql("UPDATE email_change SET expires_at = now() - interval '1 second' WHERE user_id = $1", [user.id]);
+    // Expire it, as 24 hours would (one statement: on PGlite each stops and starts the server).
+    const rows = await sql("UPDATE email_change SET expires_at = now() - interval '1 second' WHERE user_id = $1 RETURNING token_hash", [user.id]);
     const expired = await send(pathOf(secondLink), { jar });
     assert.equal(expired.status, 400);
     assert.equal(heading(expired.text), 'This link does not work any more');
@@ -281,7 +274,6 @@ describe('change e-mail', () => {
     assert.equal(await addressOf(jar), user.email);
     assert.equal(await signIn(second), undefined);
     // Only the hash of the token is stored.
-    const rows = await sql('SELECT token_hash FROM email_change WHERE user_id = $1', [user.id]);
     assert.ok(rows.length > 0 && rows.every((r) => r.token_hash !== tokenOf(secondLink)));
   });
 
@@ -384,6 +376,8 @@ describe('change e-mail', () => {
     }
     assert.equal(answer.status, 503);
     assert.match(mainOf(answer.text), /could not send the e-mail/);
+    // Once the request's events are written (the failure is one of them), no change request is among them.
+    assert.equal((await auditEvents(user.id, 'mail.failed')).length, 1);
     assert.equal((await auditEvents(user.id, 'email.change_requested', 0)).length, 0);
     assert.equal(await addressOf(jar), user.email);
   });
