@@ -10,18 +10,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import type { APIResponse, Browser, BrowserContext, Page } from 'playwright-core';
 import { startNotesApi } from '../../examples/notes-api/app.ts';
-import { SERVER_CACHE_SECONDS } from '../../src/revocation/status-list-feed.ts';
 import { launchBrowser } from '../support/browser.ts';
-import { authorizeInBrowser, discover, redeem, startAppServer } from '../support/flow.ts';
+import { discover, signInAndRedeem, startAppServer } from '../support/flow.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { KIT_STATUS_CACHE_SECONDS, REVOKED_WITHIN_MS, untilRefused } from '../support/revocation.ts';
+import { AuthenticatorApp, secretFromPage } from '../support/totp.ts';
+import { createTestUser } from '../support/users.ts';
 
 const NOTES = 'https://notes.example.com/api';
-const PASSWORD = 'a long sentence nobody else would pick 42';
-const KIT_CACHE_SECONDS = 2;
-const REFUSED_WITHIN_MS = (SERVER_CACHE_SECONDS + KIT_CACHE_SECONDS) * 1000 + 1500;
 const images = path.join(repoRoot, 'docs/images');
 
 let latchkey: Latchkey;
@@ -31,11 +29,7 @@ let browser: Browser;
 let web: { client_id: string; client_secret: string };
 let config: oidc.Configuration;
 
-async function newUser(tag: string, roles: string[] = []) {
-  const email = `${tag}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-  const created = await latchkey.cliJson<{ id: string }>(['user', 'create', '--email', email, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: PASSWORD });
-  return { id: created.id, email, password: PASSWORD };
-}
+const newUser = (tag: string, roles: string[] = []) => createTestUser(latchkey, tag, { roles });
 
 async function withContexts<T>(n: number, fn: (...ctxs: BrowserContext[]) => Promise<T>): Promise<T> {
   const ctxs = await Promise.all(Array.from({ length: n }, () => browser.newContext({ viewport: { width: 720, height: 1000 } })));
@@ -70,14 +64,6 @@ async function confirmInline(page: Page, fields: { password?: string; code?: str
 }
 
 const csrfOn = async (page: Page) => page.locator('input[name=csrf]').first().getAttribute('value') as Promise<string>;
-const STEP = 30;
-const step = () => Math.floor(Date.now() / 1000 / STEP);
-/** A code of a time step not used yet (a code is accepted once): waits for the next step when needed. */
-async function freshCode(secret: string, after?: number): Promise<{ code: string; step: number }> {
-  while ((after !== undefined && step() <= after) || (Date.now() / 1000) % STEP > STEP - 3) await new Promise((r) => setTimeout(r, 250));
-  const now = step();
-  return { code: await generate({ secret, epoch: now * STEP + 1 }), step: now };
-}
 
 const noServerError = (response: APIResponse, what: string) => assert.ok(response.status() < 500, `${what}: ${response.status()}`);
 
@@ -89,7 +75,7 @@ before(async () => {
   const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
   // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
   const introspection = { clientId: notes.introspection_client_id, clientSecret: notes.introspection_client_secret };
-  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_CACHE_SECONDS }, introspection });
+  notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_STATUS_CACHE_SECONDS }, introspection });
   appServer = await startAppServer();
   browser = await launchBrowser();
   web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid email offline_access notes:read notes:write']);
@@ -240,8 +226,7 @@ describe('connected apps', () => {
     const user = await newUser('apps');
     await withContexts(1, async (ctx) => {
       const page = await ctx.newPage();
-      const result = await authorizeInBrowser(page, config, { scope: 'openid notes:read notes:write', resource: NOTES }, { login: user, consent: 'read-only' }, appServer.redirectUri);
-      await redeem(config, result);
+      await signInAndRedeem(page, config, { scope: 'openid notes:read notes:write', resource: NOTES }, { login: user, consent: 'read-only' }, appServer.redirectUri);
       await page.goto(`${latchkey.issuer}/account`);
       const app = page.locator(`.connected-app[data-client-id="${web.client_id}"]`);
       assert.match(await app.locator('.api-access').innerText(), /Notes: Read-only/);
@@ -320,8 +305,7 @@ describe('password, data and deletion', () => {
     await withContexts(1, async (ctx) => {
       const page = await ctx.newPage();
       // An app with tokens, to be refused after the deletion.
-      const result = await authorizeInBrowser(page, config, { scope: 'openid offline_access notes:read notes:write', resource: NOTES, prompt: 'consent' }, { login: user, consent: 'read-write' }, appServer.redirectUri);
-      const tokens = await redeem(config, result);
+      const tokens = await signInAndRedeem(page, config, { scope: 'openid offline_access notes:read notes:write', resource: NOTES, prompt: 'consent' }, { login: user, consent: 'read-write' }, appServer.redirectUri);
       assert.ok(tokens.refresh_token, 'a refresh token to be refused later');
       assert.equal((await fetch(`${notesApi.origin}/notes`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status, 200);
 
@@ -329,9 +313,9 @@ describe('password, data and deletion', () => {
       await page.goto(`${latchkey.issuer}/account`);
       await confirmInline(page, { password: user.password });
       await Promise.all([page.waitForNavigation(), page.click('#factor-totp button')]);
-      const secret = (await page.locator('#totp-secret').innerText()).replace(/\s+/g, '');
-      const enrolled = await freshCode(secret);
-      await page.fill('#code', enrolled.code);
+      const authenticator = new AuthenticatorApp(secretFromPage(await page.locator('#totp-secret').innerText()));
+      const { secret } = authenticator;
+      await page.fill('#code', await authenticator.nextCode());
       await Promise.all([page.waitForURL(/\/account\/recovery-codes$/), page.click('form[action="/account/totp/confirm"] button')]);
       const codes = await page.locator('.recovery-code').allInnerTexts();
       assert.equal(codes.length, 10);
@@ -364,8 +348,7 @@ describe('password, data and deletion', () => {
       const csrf = await csrfOn(page);
       const refused = await ctx.request.post(`${latchkey.issuer}/account/delete`, { form: { csrf, confirm: 'yes' }, maxRedirects: 0 });
       assert.equal(refused.status(), 401, 'not deleted before re-authentication');
-      const { code } = await freshCode(secret, enrolled.step);
-      await confirmInline(page, { password: user.password, code });
+      await confirmInline(page, { password: user.password, code: await authenticator.nextCode() });
       await page.waitForSelector('#delete-account-form');
       assert.equal((await ctx.request.post(`${latchkey.issuer}/account/delete`, { form: { confirm: 'yes' }, maxRedirects: 0 })).status(), 403, 'no CSRF token');
       assert.equal((await ctx.request.post(`${latchkey.issuer}/account/delete`, { form: { csrf }, maxRedirects: 0 })).status(), 400, 'the box not ticked');
@@ -375,17 +358,11 @@ describe('password, data and deletion', () => {
       await page.check('#confirm-delete');
       await Promise.all([page.waitForNavigation(), page.click('#delete-account-form button')]);
       assert.match(await page.locator('h1').innerText(), /deleted/);
-      const deletedAt = Date.now();
 
       // The JWT is refused by the kit through the status list within seconds.
-      let status = 200;
-      while (status === 200 && Date.now() - deletedAt < REFUSED_WITHIN_MS + 5000) {
-        const response = await fetch(`${notesApi.origin}/notes`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
-        status = response.status;
-        if (status === 200) await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.equal(status, 401);
-      assert.ok(Date.now() - deletedAt <= REFUSED_WITHIN_MS, `refused after ${Date.now() - deletedAt} ms`);
+      const refusal = await untilRefused(`${notesApi.origin}/notes`, tokens.access_token);
+      assert.equal(refusal.status, 401);
+      assert.ok(refusal.ms <= REVOKED_WITHIN_MS, `refused after ${refusal.ms} ms`);
       await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), 'the refresh token is refused');
       // The browser is signed out, and the password signs in no more.
       await page.goto(`${latchkey.issuer}/account`);
