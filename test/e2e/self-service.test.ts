@@ -12,15 +12,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
-import { discover, startAppServer } from '../support/flow.ts';
-import { csrfOf, FORM, Jar, postForm, sender, startSignIn } from '../support/http-session.ts';
+import { continueToApp, discover, startAppServer } from '../support/flow.ts';
+import { csrfOf, FORM, Jar, passwordSignIn as passwordSignInOver, sender } from '../support/http-session.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { startMailbox, type Mailbox, type ReceivedMail } from '../support/mailbox.ts';
-
-import { TEST_PASSWORD as PASSWORD } from '../support/users.ts';
+import { AuthenticatorApp, secretFromPage } from '../support/totp.ts';
+import { createTestUser, TEST_PASSWORD as PASSWORD, uniqueEmail as unique } from '../support/users.ts';
+import { waitFor } from '../support/wait.ts';
 
 let mailbox: Mailbox;
 let latchkey: Latchkey;
@@ -30,16 +30,12 @@ let web: { client_id: string; client_secret: string };
 let config: oidc.Configuration;
 let send: ReturnType<typeof sender>;
 
-const unique = (name: string) => `${name}-${randomBytes(4).toString('hex')}@example.com`;
 const shot = (page: Page, name: string) => page.screenshot({ path: path.join(repoRoot, 'docs/images', `self-service-${name}.png`), fullPage: true });
 const tokenOf = (link: string) => new URL(link).searchParams.get('token')!;
 const pathOf = (link: string) => { const u = new URL(link); return u.pathname + u.search; };
 
-async function newUser(name: string, roles: string[] = []) {
-  const email = unique(name);
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: PASSWORD });
-  return email;
-}
+/** A new user's e-mail address; the password is PASSWORD. */
+const newUser = async (name: string, roles: string[] = []) => (await createTestUser(latchkey, name, { roles })).email;
 
 async function withPage<T>(fn: (page: Page) => Promise<T>): Promise<T> {
   const ctx = await browser.newContext();
@@ -59,14 +55,7 @@ async function submit(path: string, fields: Record<string, string>, jar = new Ja
 }
 
 /** Password sign-in over HTTP: 303 onwards when it worked (the browser session then set), 401 when refused. */
-async function passwordSignIn(email: string, password: string) {
-  const signIn = await startSignIn(send, { client_id: web.client_id, redirect_uri: app.redirectUri });
-  const answer = await postForm(send, signIn, `${signIn.interaction}/login`, { email, password });
-  const location = answer.headers.get('location');
-  // Resuming the authorization request is what establishes the provider's session cookie.
-  if (answer.status === 303 && location?.startsWith(latchkey.issuer)) await send(location.slice(latchkey.issuer.length), { jar: signIn.jar });
-  return { status: answer.status, jar: signIn.jar, text: answer.text };
-}
+const passwordSignIn = (email: string, password: string) => passwordSignInOver(send, { client_id: web.client_id, redirect_uri: app.redirectUri }, { email, password });
 
 const heading = (html: string) => /<h1>([^<]*)<\/h1>/.exec(html)?.[1];
 const mainOf = (html: string) => /<main[^>]*>([\s\S]*)<\/main>/.exec(html)?.[1] ?? html;
@@ -94,27 +83,8 @@ async function typePassword(page: Page, email: string, password: string) {
 
 /** Consent (and the second-factor pages' Continue) until the app; returns the tokens. */
 async function finishAtApp(page: Page, started: Awaited<ReturnType<typeof openSignIn>>) {
-  for (let i = 0; i < 5 && !page.url().startsWith(app.redirectUri); i++) {
-    if (await page.locator('#continue').count()) {
-      await Promise.all([page.waitForNavigation(), page.click('#continue')]);
-      continue;
-    }
-    if (await page.locator('form[action$="/confirm"]').count()) {
-      await Promise.all([page.waitForNavigation(), page.click('button[value=allow]')]);
-      continue;
-    }
-    await page.waitForURL((u) => u.href.startsWith(app.redirectUri), { timeout: 5000 });
-  }
-  assert.ok(page.url().startsWith(app.redirectUri), `expected the app, at ${page.url()}: ${(await page.locator('body').innerText()).slice(0, 300)}`);
-  return oidc.authorizationCodeGrant(config, new URL(page.url()), { pkceCodeVerifier: started.verifier, expectedState: started.state, expectedNonce: started.nonce, idTokenExpected: true });
-}
-
-const STEP = 30;
-const stepNow = () => Math.floor(Date.now() / 1000 / STEP);
-/** A TOTP code of a time step the server has not accepted yet (each step's code works once). */
-async function freshCode(secret: string, usedStep: number) {
-  while (stepNow() <= usedStep || (Date.now() / 1000) % STEP > STEP - 3) await new Promise((r) => setTimeout(r, 1000));
-  return { code: await generate({ secret }), step: stepNow() };
+  const callback = await continueToApp(page, app.redirectUri);
+  return oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: started.verifier, expectedState: started.state, expectedNonce: started.nonce, idTokenExpected: true });
 }
 
 before(async () => {
@@ -354,17 +324,16 @@ describe('forgot password', () => {
   test('with an authenticator app: the link alone changes nothing; a wrong code neither; the right code (or a recovery code) does', async () => {
     const email = await newUser('guarded', ['admin']);
     // First sign-in: an admin enrols an authenticator app and gets recovery codes.
-    const { secret, codes, enrolledStep } = await withPage(async (page) => {
+    const { authenticator, codes } = await withPage(async (page) => {
       const started = await openSignIn(page);
       await typePassword(page, email, PASSWORD);
       await page.waitForSelector('#totp-secret');
-      const secret = (await page.locator('#totp-secret').innerText()).replace(/\s/g, '');
-      const { code, step } = await freshCode(secret, 0);
-      await page.fill('#code', code);
+      const authenticator = new AuthenticatorApp(secretFromPage(await page.locator('#totp-secret').innerText()));
+      await page.fill('#code', await authenticator.nextCode());
       await Promise.all([page.waitForNavigation(), page.click('form[action$="/enroll/totp"] button[type=submit]')]);
       const codes = await page.locator('.recovery-code').allInnerTexts();
       await finishAtApp(page, started);
-      return { secret, codes, enrolledStep: step };
+      return { authenticator, codes };
     });
     assert.equal(codes.length, 10);
 
@@ -389,8 +358,7 @@ describe('forgot password', () => {
     await withPage(async (browserPage) => {
       await browserPage.goto(mail.link!);
       await browserPage.fill('#password', newPassword);
-      const { code } = await freshCode(secret, enrolledStep);
-      await browserPage.fill('#code', code);
+      await browserPage.fill('#code', await authenticator.nextCode());
       await shot(browserPage, 'reset-choose-second-factor');
       await Promise.all([browserPage.waitForNavigation(), browserPage.click('form[action="/reset-password/choose"] button[type=submit]')]);
       assert.equal(await browserPage.locator('h1').innerText(), 'Your password was changed');
@@ -577,10 +545,9 @@ describe('without SMTP_URL (a laptop)', () => {
       // What the server sends itself, it also logs with its link.
       const form = await sendLocal('/reset-password', { jar });
       await sendLocal('/reset-password', { method: 'POST', jar, headers: { 'content-type': FORM }, body: new URLSearchParams({ csrf: csrfOf(form.text), email }).toString() });
-      // The log is written asynchronously (src/logger.ts): give it a moment.
+      // The log is written asynchronously (src/logger.ts): wait for the line.
       const loggedLine = () => local.output().split('\n').find((l) => l.includes('written to the outbox') && l.includes('"template":"reset-password"'));
-      for (let i = 0; i < 50 && !loggedLine(); i++) await new Promise((r) => setTimeout(r, 100));
-      const line = loggedLine();
+      const line = await waitFor('the outbox line in the log', loggedLine, { timeoutMs: 5000 }).catch(() => undefined);
       const logged = /"link":"([^"]+)"/.exec(line ?? '')?.[1] ?? assert.fail(`no outbox line in the log:\n${local.output().slice(-2000)}`);
       assert.ok(logged.startsWith(`${local.issuer}/reset-password/choose?token=`), line);
       assert.equal((await sendLocal(pathOf(logged))).status, 200);
