@@ -37,7 +37,7 @@ import { emitProviderEvents } from './security/provider-events.ts';
 import { RateLimits } from './security/rate-limits.ts';
 import { Suspensions } from './security/suspensions.ts';
 import { LISTENING_MESSAGE } from './logger.ts';
-import { purgeExpired } from './storage/oidc-adapter.ts';
+import { purgeExpired } from './storage/payload-queries.ts';
 
 export interface RunningServer {
   services: Services;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deleteUser, disableUser, enableUser, resetFactors, signOutEverywhere } from '../accounts/user-admin.ts';
-import { listUsers, showUser, USER_PAGE_MAX } from '../accounts/user-queries.ts';
+import { listUsers, showUser, USER_PAGE_MAX } from '../accounts/user-directory.ts';
 import { deleteApi, showApi } from '../apis/api-admin.ts';
 import { updateClientAsOperator } from '../clients/client-admin.ts';
 import type { ValidateClientMetadata } from '../clients/client-registry.ts';
