@@ -9,7 +9,7 @@ import { text } from './admin-operation.ts';
 
 /**
  * The CLI's side of the admin libraries (`latchkey user list|show|enable|reset-factors|sign-out|
- * delete`, `api show|delete`, `client update`), merged into src/cli/operations.ts so they run
+ * delete`, `api show|delete`, `client update`), merged into operation-table.ts so they run
  * locally or through the server's control socket alike: the same library calls as the admin API
  * (src/admin/*-routes.ts) and the console, with 'cli' as the actor.
  */
