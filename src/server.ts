@@ -5,8 +5,8 @@ import Koa from 'koa';
 import { accountRoutes } from './account/routes.ts';
 import { recordAccountActivity } from './accounts/session-activity.ts';
 import { adminApiRouters } from './admin/admin-api.ts';
-import { listenControlSocket } from './cli/control-socket.ts';
-import { createOperations } from './cli/operations.ts';
+import { listenControlSocket } from './admin/control-socket.ts';
+import { createOperations } from './admin/operation-table.ts';
 import type { Config } from './config/config.ts';
 import { consoleRoutes } from './console/routes.ts';
 import { createServices, type Services } from './context.ts';
@@ -37,7 +37,7 @@ import { emitProviderEvents } from './security/provider-events.ts';
 import { RateLimits } from './security/rate-limits.ts';
 import { Suspensions } from './security/suspensions.ts';
 import { LISTENING_MESSAGE } from './logger.ts';
-import { purgeExpired } from './storage/oidc-adapter.ts';
+import { purgeExpired } from './storage/payload-queries.ts';
 
 export interface RunningServer {
   services: Services;

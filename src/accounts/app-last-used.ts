@@ -1,4 +1,5 @@
 import type { Services } from '../context.ts';
+import type { SqlClient } from '../storage/sql.ts';
 
 /**
  * When each app last got a token for a user ("last used" under Connected apps, as GitHub shows
@@ -41,4 +42,9 @@ export async function appsLastUsed(services: Pick<Services, 'db'>, userId: strin
 /** Forgets an app's last use (its access was revoked). */
 export async function forgetAppUse(services: Pick<Services, 'db'>, userId: string, clientId: string): Promise<void> {
   await services.db.sql.query('DELETE FROM app_last_used WHERE user_id = $1 AND client_id = $2', [userId, clientId]);
+}
+
+/** Forgets every app's last use by the user, in the caller's transaction when given one (account deletion). */
+export async function forgetAppUsesOf(sql: SqlClient, userId: string): Promise<void> {
+  await sql.query('DELETE FROM app_last_used WHERE user_id = $1', [userId]);
 }

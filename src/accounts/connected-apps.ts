@@ -1,7 +1,7 @@
 import type { Services } from '../context.ts';
 import { describeAccess, describeIdentityScopes } from '../apis/consent-model.ts';
 import { ACCOUNT_CONSOLE_CLIENT_ID } from '../clients/account-console-client.ts';
-import { listGrantsOfAccount, revokeGrant } from '../storage/oidc-adapter.ts';
+import { listGrantsOfAccount, revokeGrant } from '../storage/payload-queries.ts';
 import { appsLastUsed, forgetAppUse } from './app-last-used.ts';
 
 /**

@@ -1,6 +1,18 @@
 import type { Services } from '../context.ts';
 import { NotFoundError } from '../errors.ts';
-import { deleteAccountRows } from './account-deletion-queries.ts';
+import { deleteSecondFactorThrottle } from '../security/second-factor-lockout.ts';
+import {
+  deleteEverythingOfAccount,
+  deleteIssuedUnderGrants,
+  deleteSessionsOfAccount,
+  grantIdsOfAccount,
+} from '../storage/payload-queries.ts';
+import type { SqlClient } from '../storage/sql.ts';
+import { forgetAppUsesOf } from './app-last-used.ts';
+import { deleteChangesOf } from './email-change-queries.ts';
+import { deletePasskeysOf, deleteRecoveryCodesOf, deleteTotpOf } from './factor-queries.ts';
+import { deleteSessionDevicesOfUser } from './session-queries.ts';
+import { deleteUserRow, lockUser } from './user-queries.ts';
 
 /**
  * Deletes a user for good: the account page's "Delete my account" (after re-authentication) and
@@ -21,7 +33,7 @@ export interface DeletionActor {
 }
 
 export async function deleteAccount(services: Pick<Services, 'db' | 'events'>, userId: string, by: DeletionActor) {
-  const deleted = await deleteAccountRows(services.db.sql, userId);
+  const deleted = await services.db.sql.transaction((tx) => deleteAccountRows(tx, userId));
   if (!deleted) throw new NotFoundError('no such user');
   services.events.emit({
     type: 'account.deleted',
@@ -30,4 +42,28 @@ export async function deleteAccount(services: Pick<Services, 'db' | 'events'>, u
     details: { sessionsEnded: deleted.sessionsEnded, grantsRevoked: deleted.grantsRevoked, self: by.actor === userId },
   });
   return { user_id: userId, status: 'deleted' as const, sessions_ended: deleted.sessionsEnded, grants_revoked: deleted.grantsRevoked };
+}
+
+/** Every row of the user, in the caller's transaction: a deletion happens completely or not at all. Undefined when there is no such user. */
+async function deleteAccountRows(tx: SqlClient, userId: string): Promise<{ sessionsEnded: number; grantsRevoked: number } | undefined> {
+  if (!(await lockUser(tx, userId))) return undefined;
+  // Everything oidc-provider holds for the user: sessions, grants, and what was issued under
+  // them (codes, refresh tokens, opaque access tokens), by account and by grant.
+  const grantIds = await grantIdsOfAccount(tx, userId);
+  await deleteIssuedUnderGrants(tx, grantIds);
+  const sessions = await deleteSessionsOfAccount(tx, userId);
+  await deleteEverythingOfAccount(tx, userId);
+  await deleteTotpOf(tx, userId);
+  await deletePasskeysOf(tx, userId);
+  await deleteRecoveryCodesOf(tx, userId);
+  await deleteSecondFactorThrottle(tx, userId);
+  await deleteSessionDevicesOfUser(tx, userId);
+  await forgetAppUsesOf(tx, userId);
+  await deleteChangesOf(tx, userId);
+  // Apps the user registered in the developer portal stay (client.owner_id becomes NULL):
+  // other users may depend on them; operators manage them from then on.
+  await deleteUserRow(tx, userId);
+  // token_status rows stay: a position whose user no longer exists is listed as revoked, so
+  // the user's JWT access tokens are refused through the Token Status List.
+  return { sessionsEnded: sessions.length, grantsRevoked: grantIds.length };
 }

@@ -1,8 +1,8 @@
 import type { SqlClient } from '../storage/sql.ts';
 
 /**
- * The SQL behind src/accounts/email-change.ts: the `email_change` table (one pending change per
- * user, its link's token kept only as a SHA-256) and the user's address.
+ * The `email_change` table, behind src/accounts/email-change.ts: one pending change per user,
+ * its link's token kept only as a SHA-256. The user's address itself changes in user-queries.ts.
  */
 export interface PendingEmailChange {
   userId: string;
@@ -16,12 +16,6 @@ interface Row {
   expires_at: Date | string;
 }
 const toPending = (r: Row): PendingEmailChange => ({ userId: r.user_id, newEmail: r.new_email, expiresAt: new Date(r.expires_at) });
-
-/** Whether any account (enabled, disabled, or waiting for its own confirmation) uses the address. */
-export async function emailInUse(sql: SqlClient, email: string): Promise<boolean> {
-  const { rows } = await sql.query('SELECT 1 FROM "user" WHERE email = $1', [email]);
-  return rows.length > 0;
-}
 
 /**
  * Forgets every change of the user, pending or used: a newer request replaces them, and a change
@@ -66,22 +60,6 @@ export async function consumeChange(tx: SqlClient, tokenHash: string, userId: st
     [tokenHash, userId],
   );
   return rows[0] ? toPending(rows[0]) : undefined;
-}
-
-/**
- * Moves an enabled account to the new address, which is proven by the link (email_verified).
- * Returns the old address, or undefined when the account is gone, disabled, or another account
- * took the address meanwhile (checked here; a race past the check ends in the unique index).
- */
-export async function moveToAddress(tx: SqlClient, userId: string, newEmail: string): Promise<{ oldEmail: string } | undefined> {
-  const { rows } = await tx.query<{ email: string }>('SELECT email FROM "user" WHERE id = $1 AND disabled_at IS NULL FOR UPDATE', [userId]);
-  if (!rows[0]) return undefined;
-  const { rowCount } = await tx.query(
-    `UPDATE "user" SET email = $2, email_verified = true, updated_at = now()
-      WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM "user" other WHERE other.email = $2 AND other.id <> $1)`,
-    [userId, newEmail],
-  );
-  return rowCount === 1 ? { oldEmail: rows[0].email } : undefined;
 }
 
 /** PostgreSQL's unique_violation (both drivers carry the SQLSTATE as `code`). */

@@ -4,7 +4,8 @@ import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { MailNotSentError, type MailContext } from '../mail/mailer.ts';
 import { storedTokenId } from '../storage/stored-ids.ts';
-import { consumeChange, deleteChange, deleteChangesOf, emailInUse, findPendingChange, isUniqueViolation, moveToAddress, replacePendingChange } from './email-change-queries.ts';
+import { consumeChange, deleteChange, deleteChangesOf, findPendingChange, isUniqueViolation, replacePendingChange } from './email-change-queries.ts';
+import { emailInUse, moveToAddress } from './user-queries.ts';
 import { emailSchema, normalizeEmail } from './users.ts';
 
 /**

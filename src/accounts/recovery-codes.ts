@@ -1,5 +1,7 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import type { Services } from '../context.ts';
+import { sharedSecret } from '../keys/shared-secrets.ts';
+import { deleteRecoveryCodesOf, markRecoveryCodeUsed, replaceRecoveryCodes } from './factor-queries.ts';
 import { formatRecoveryCode, normalizeRecoveryCode, RECOVERY_ALPHABET, RECOVERY_CODE_COUNT } from './second-factor-policy.ts';
 
 /**
@@ -17,15 +19,7 @@ const keyCache = new WeakMap<object, Promise<Buffer>>();
 async function hmacKey(deps: Deps): Promise<Buffer> {
   let pending = keyCache.get(deps.db);
   if (!pending) {
-    pending = (async () => {
-      const context = `secret:${KEY_NAME}`;
-      await deps.db.prisma.secret.createMany({
-        data: [{ name: KEY_NAME, valueEncrypted: deps.encryptor.encrypt(randomBytes(32).toString('base64url'), context) }],
-        skipDuplicates: true,
-      });
-      const row = await deps.db.prisma.secret.findUniqueOrThrow({ where: { name: KEY_NAME } });
-      return Buffer.from(deps.encryptor.decrypt(row.valueEncrypted, context), 'base64url');
-    })();
+    pending = sharedSecret(deps.db, deps.encryptor, KEY_NAME);
     pending.catch(() => keyCache.delete(deps.db));
     keyCache.set(deps.db, pending);
   }
@@ -45,10 +39,7 @@ const hashCode = (key: Buffer, userId: string, normalized: string) => createHmac
 export async function generateRecoveryCodes(deps: Deps, userId: string): Promise<string[]> {
   const key = await hmacKey(deps);
   const codes = Array.from({ length: RECOVERY_CODE_COUNT }, randomCode);
-  await deps.db.prisma.$transaction([
-    deps.db.prisma.recoveryCode.deleteMany({ where: { userId } }),
-    deps.db.prisma.recoveryCode.createMany({ data: codes.map((c) => ({ id: randomUUID(), userId, codeHash: hashCode(key, userId, c) })) }),
-  ]);
+  await replaceRecoveryCodes(deps.db.prisma, userId, codes.map((c) => hashCode(key, userId, c)));
   return codes.map(formatRecoveryCode);
 }
 
@@ -57,11 +48,7 @@ export async function useRecoveryCode(deps: Deps, userId: string, input: string)
   const normalized = normalizeRecoveryCode(input);
   if (normalized.length !== 10) return false;
   const key = await hmacKey(deps);
-  const { rowCount } = await deps.db.sql.query(
-    'UPDATE recovery_code SET used_at = now() WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL',
-    [userId, hashCode(key, userId, normalized)],
-  );
-  return rowCount === 1;
+  return markRecoveryCodeUsed(deps.db.sql, userId, hashCode(key, userId, normalized));
 }
 
 export async function recoveryCodesRemaining(deps: Pick<Services, 'db'>, userId: string): Promise<number> {
@@ -69,5 +56,5 @@ export async function recoveryCodesRemaining(deps: Pick<Services, 'db'>, userId:
 }
 
 export async function deleteRecoveryCodes(deps: Pick<Services, 'db'>, userId: string): Promise<void> {
-  await deps.db.prisma.recoveryCode.deleteMany({ where: { userId } });
+  await deleteRecoveryCodesOf(deps.db.sql, userId);
 }

@@ -1,10 +1,11 @@
 import type { SqlClient } from '../storage/sql.ts';
 
 /**
- * The SQL behind src/accounts/sessions.ts. A signed-in session is oidc-provider's `Session` row
- * in oidc_payload (found by its `uid` and `account_id` columns); `session_device` adds what the
- * account page shows about it. A session counts only while its row lives and belongs to the
- * user: a device row alone proves nothing.
+ * The `session_device` table, behind src/accounts/sessions.ts. A signed-in session is
+ * oidc-provider's `Session` row in oidc_payload (found by its `uid` and `account_id` columns;
+ * ended through src/storage/payload-queries.ts); `session_device` adds what the account page
+ * shows about it. A session counts only while its row lives and belongs to the user: a device
+ * row alone proves nothing.
  */
 const LIVE_SESSION = `s.model = 'Session' AND s.uid = d.session_uid AND s.account_id = d.user_id
   AND (s.expires_at IS NULL OR s.expires_at > now())`;
@@ -74,31 +75,13 @@ export async function selectSessions(sql: SqlClient, userId: string): Promise<Se
   return rows;
 }
 
-/** Deletes the user's session named by its public id; returns the session uid, or undefined when the user has no such session. */
-export async function deleteSessionById(sql: SqlClient, userId: string, id: string): Promise<string | undefined> {
-  return sql.transaction(async (tx) => {
-    const { rows } = await tx.query<{ session_uid: string }>('DELETE FROM session_device WHERE id = $1 AND user_id = $2 RETURNING session_uid', [id, userId]);
-    const uid = rows[0]?.session_uid;
-    if (!uid) return undefined;
-    const { rowCount } = await tx.query("DELETE FROM oidc_payload WHERE model = 'Session' AND uid = $1 AND account_id = $2", [uid, userId]);
-    return rowCount > 0 ? uid : undefined;
-  });
+/** Deletes the device row of the user's session named by its public id; returns the session uid, or undefined when the user has none by that id. */
+export async function deleteSessionDevice(sql: SqlClient, userId: string, id: string): Promise<string | undefined> {
+  const { rows } = await sql.query<{ session_uid: string }>('DELETE FROM session_device WHERE id = $1 AND user_id = $2 RETURNING session_uid', [id, userId]);
+  return rows[0]?.session_uid;
 }
 
-/** Deletes every session of the user but the one with uid `exceptUid`; returns the uids ended. */
-export async function deleteSessionsOfUser(sql: SqlClient, userId: string, exceptUid?: string): Promise<string[]> {
-  return sql.transaction(async (tx) => {
-    const { rows } = await tx.query<{ uid: string | null }>(
-      "DELETE FROM oidc_payload WHERE model = 'Session' AND account_id = $1 AND ($2::text IS NULL OR uid IS DISTINCT FROM $2) RETURNING uid",
-      [userId, exceptUid ?? null],
-    );
-    await tx.query('DELETE FROM session_device WHERE user_id = $1 AND ($2::text IS NULL OR session_uid <> $2)', [userId, exceptUid ?? null]);
-    return rows.flatMap((r) => (r.uid ? [r.uid] : []));
-  });
-}
-
-/** Forgets the re-authentications of ended sessions (src/account/reauth.ts keys them by the SHA-256 of the uid). */
-export async function deleteReauthentications(sql: SqlClient, storedKeys: string[]): Promise<void> {
-  if (!storedKeys.length) return;
-  await sql.query("DELETE FROM oidc_payload WHERE model = 'LatchkeyReauth' AND id = ANY($1::text[])", [storedKeys]);
+/** Deletes the device rows of every session of the user, or of every one but the session with uid `exceptUid`. */
+export async function deleteSessionDevicesOfUser(sql: SqlClient, userId: string, exceptUid?: string): Promise<void> {
+  await sql.query('DELETE FROM session_device WHERE user_id = $1 AND ($2::text IS NULL OR session_uid <> $2)', [userId, exceptUid ?? null]);
 }

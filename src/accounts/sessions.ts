@@ -1,14 +1,9 @@
 import { z } from 'zod';
 import type { Services } from '../context.ts';
-import { storedTokenId } from '../storage/stored-ids.ts';
-import {
-  deleteReauthentications,
-  touchSessionDevice,
-  deleteSessionById,
-  deleteSessionsOfUser,
-  reconcileSessionDevices,
-  selectSessions,
-} from './session-queries.ts';
+import { deleteEphemerals } from '../storage/ephemeral-store.ts';
+import { deleteSessionOfAccount, deleteSessionsOfAccount, deleteTokensOfAccount } from '../storage/payload-queries.ts';
+import type { SqlClient } from '../storage/sql.ts';
+import { deleteSessionDevice, deleteSessionDevicesOfUser, reconcileSessionDevices, selectSessions, touchSessionDevice } from './session-queries.ts';
 import { describeUserAgent } from './user-agent.ts';
 
 /**
@@ -56,18 +51,47 @@ export async function listSessions(services: Deps, userId: string, options: { cu
  */
 export async function endSession(services: Deps, userId: string, id: string): Promise<boolean> {
   if (!sessionId.safeParse(id).success) return false;
-  const uid = await deleteSessionById(services.db.sql, userId, id);
+  const uid = await services.db.sql.transaction(async (tx) => {
+    const found = await deleteSessionDevice(tx, userId, id);
+    return found && (await deleteSessionOfAccount(tx, userId, found)) ? found : undefined;
+  });
   if (!uid) return false;
-  await deleteReauthentications(services.db.sql, [storedTokenId(uid)]);
+  await forgetReauthentications(services.db.sql, [uid]);
   return true;
 }
 
 /** Ends every session of the user, or every one but `except` (a session uid: "sign out everywhere else"); returns how many. */
 export async function endAllSessions(services: Deps, userId: string, options: { except?: string } = {}): Promise<number> {
-  const uids = await deleteSessionsOfUser(services.db.sql, userId, options.except);
-  await deleteReauthentications(services.db.sql, uids.map(storedTokenId));
+  const uids = await deleteSessions(services.db.sql, userId, options.except);
+  await forgetReauthentications(services.db.sql, uids);
   return uids.length;
 }
+
+/**
+ * Ends everything a sign-in gave, in the caller's transaction: browser sessions (with their
+ * device rows and recent re-authentications), and what apps hold for the user — refresh
+ * tokens, opaque access tokens, unused authorization codes. Grants (consents) stay, so the apps
+ * work again after the next sign-in. JWT access tokens already issued run out within
+ * ACCESS_TOKEN_TTL.
+ */
+export async function endEverySignIn(tx: SqlClient, userId: string): Promise<{ sessionsEnded: number; tokensRevoked: number }> {
+  const uids = await deleteSessions(tx, userId);
+  await forgetReauthentications(tx, uids);
+  const tokensRevoked = await deleteTokensOfAccount(tx, userId);
+  return { sessionsEnded: uids.length, tokensRevoked };
+}
+
+/** The sessions and their device rows together; the uids of the sessions ended. */
+async function deleteSessions(sql: SqlClient, userId: string, exceptUid?: string): Promise<string[]> {
+  return sql.transaction(async (tx) => {
+    const uids = await deleteSessionsOfAccount(tx, userId, exceptUid);
+    await deleteSessionDevicesOfUser(tx, userId, exceptUid);
+    return uids.flatMap((uid) => (uid ? [uid] : []));
+  });
+}
+
+/** A recent re-authentication (src/account/reauth.ts) belongs to its session and ends with it. */
+const forgetReauthentications = (sql: SqlClient, uids: string[]) => deleteEphemerals(sql, 'LatchkeyReauth', uids);
 
 /** "Last seen" of the session this request uses moves on (the account page was opened). */
 export async function touchSession(services: Deps, userId: string, sessionUid: string): Promise<void> {

@@ -2,6 +2,7 @@ import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
 import type { Services } from '../context.ts';
 import { deleteEphemeral, getEphemeral, putEphemeral } from '../storage/ephemeral-store.ts';
+import { advanceTotpStep, confirmTotpFactor, deleteTotpOf, deleteUnconfirmedTotp } from './factor-queries.ts';
 
 /**
  * Authenticator apps (RFC 6238 with the defaults every app accepts: SHA-1, 6 digits, 30 s).
@@ -67,7 +68,7 @@ interface PendingSecret {
 export async function startTotpEnrolment(deps: Deps, user: { id: string; email: string }, owner: EnrolmentOwner): Promise<TotpEnrolment | undefined> {
   if ((await totpStatus(deps, user.id)) === 'active') return undefined;
   // A row left unconfirmed by an earlier version (the secret was shared by every sign-in) is dropped.
-  await deps.db.sql.query('DELETE FROM totp_factor WHERE user_id = $1 AND confirmed_at IS NULL', [user.id]);
+  await deleteUnconfirmedTotp(deps.db.sql, user.id);
   const secret = generateSecret();
   const pending: PendingSecret = { secretEncrypted: deps.encryptor.encrypt(secret, secretContext(user.id)) };
   await putEphemeral(deps.db.sql, PENDING, pendingKey(owner, user.id), pending, owner.expiresAt);
@@ -99,14 +100,9 @@ export async function confirmTotpEnrolment(deps: Deps, userId: string, owner: En
   if (!pending) return false;
   const step = await checkTotpCode(deps.encryptor.decrypt(pending.secretEncrypted, secretContext(userId)), code);
   if (step === undefined) return false;
-  const { rowCount } = await deps.db.sql.query(
-    `INSERT INTO totp_factor (user_id, secret_encrypted, confirmed_at, last_step) VALUES ($1, $2, now(), $3)
-     ON CONFLICT (user_id) DO UPDATE SET secret_encrypted = EXCLUDED.secret_encrypted, confirmed_at = now(), last_step = EXCLUDED.last_step
-     WHERE totp_factor.confirmed_at IS NULL`,
-    [userId, pending.secretEncrypted, step],
-  );
+  const confirmed = await confirmTotpFactor(deps.db.sql, userId, pending.secretEncrypted, step);
   await deleteEphemeral(deps.db.sql, PENDING, key);
-  return rowCount === 1;
+  return confirmed;
 }
 
 /**
@@ -118,14 +114,9 @@ export async function verifyTotp(deps: Deps, userId: string, code: string): Prom
   if (!row?.confirmedAt) return false;
   const step = await checkTotpCode(deps.encryptor.decrypt(row.secretEncrypted, secretContext(userId)), code, row.lastStep ?? undefined);
   if (step === undefined) return false;
-  const { rowCount } = await deps.db.sql.query(
-    'UPDATE totp_factor SET last_step = $2 WHERE user_id = $1 AND confirmed_at IS NOT NULL AND (last_step IS NULL OR last_step < $2)',
-    [userId, step],
-  );
-  return rowCount === 1;
+  return advanceTotpStep(deps.db.sql, userId, step);
 }
 
 export async function removeTotp(deps: Pick<Services, 'db'>, userId: string): Promise<boolean> {
-  const { count } = await deps.db.prisma.totpFactor.deleteMany({ where: { userId } });
-  return count > 0;
+  return (await deleteTotpOf(deps.db.sql, userId)) > 0;
 }

@@ -1,10 +1,12 @@
 import type { Services } from '../context.ts';
-import { ConflictError } from '../errors.ts';
-import { disableUser as disableUserByEmail } from '../revocation/disable-user.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
 import { deleteAccount } from './delete-account.ts';
 import { clearSecondFactorLocks } from '../security/second-factor-lockout.ts';
+import { deleteSessionsOfAccount } from '../storage/payload-queries.ts';
+import { deletePasskeysOf, deleteRecoveryCodesOf, deleteTotpOf } from './factor-queries.ts';
 import { endAllSessions } from './sessions.ts';
-import { resolveUser } from './user-queries.ts';
+import { resolveUser } from './user-directory.ts';
+import { clearDisabled, disableByEmail } from './user-queries.ts';
 
 /**
  * What an operator does to a user, one call per action, for the admin API, the CLI and the
@@ -23,19 +25,26 @@ async function refuseLastAdmin(services: Deps, user: { id: string; roles: string
   if (others === 0) throw new ConflictError(`cannot ${action} the last enabled admin`);
 }
 
-/** No sign-in, sessions ended, refresh and JWT access tokens refused (src/revocation/disable-user.ts). */
+/**
+ * The user can no longer sign in (findAccount and the password check refuse disabled users),
+ * their browser sessions end, refresh tokens stop working (oidc-provider finds no account), and
+ * — through the Token Status List — their JWT access tokens are refused by resource servers
+ * within seconds. Grants are kept, so re-enabling is possible later.
+ */
 export async function disableUser(services: Deps, ref: string, actor: string) {
   const user = await resolveUser(services, ref);
   if (!user.disabledAt) await refuseLastAdmin(services, user, 'disable');
-  const result = await disableUserByEmail(services, { email: user.email });
-  services.events.emit({ type: 'user.disabled', actor, userId: user.id, details: { sessionsEnded: result.sessions_ended } });
-  return { id: user.id, email: user.email, status: 'disabled' as const, sessions_ended: result.sessions_ended };
+  const id = await disableByEmail(services.db.sql, user.email);
+  if (!id) throw new NotFoundError(`no user with e-mail ${user.email}`);
+  const sessionsEnded = (await deleteSessionsOfAccount(services.db.sql, id)).length;
+  services.events.emit({ type: 'user.disabled', actor, userId: user.id, details: { sessionsEnded } });
+  return { id: user.id, email: user.email, status: 'disabled' as const, sessions_ended: sessionsEnded };
 }
 
 /** Sign-in works again; grants were kept, so connected apps work again too (their status bits clear). */
 export async function enableUser(services: Deps, ref: string, actor: string) {
   const user = await resolveUser(services, ref);
-  await services.db.prisma.user.update({ where: { id: user.id }, data: { disabledAt: null } });
+  await clearDisabled(services.db.prisma, user.id);
   services.events.emit({ type: 'user.enabled', actor, userId: user.id });
   return { id: user.id, email: user.email, status: 'active' as const };
 }
@@ -47,15 +56,14 @@ export async function enableUser(services: Deps, ref: string, actor: string) {
  */
 export async function resetFactors(services: Deps, ref: string, actor: string) {
   const user = await resolveUser(services, ref);
-  const { prisma } = services.db;
-  const [totp, passkeys, codes] = await prisma.$transaction([
-    prisma.totpFactor.deleteMany({ where: { userId: user.id } }),
-    prisma.webauthnCredential.deleteMany({ where: { userId: user.id } }),
-    prisma.recoveryCode.deleteMany({ where: { userId: user.id } }),
+  const [totp, passkeys, codes] = await services.db.sql.transaction(async (tx) => [
+    await deleteTotpOf(tx, user.id),
+    await deletePasskeysOf(tx, user.id),
+    await deleteRecoveryCodesOf(tx, user.id),
   ]);
   await clearSecondFactorLocks(services, user.id);
   const sessionsEnded = await endSessions(services, user.id);
-  const removed = { totp: totp.count > 0, passkeys: passkeys.count, recovery_codes: codes.count };
+  const removed = { totp: totp > 0, passkeys, recovery_codes: codes };
   services.events.emit({ type: 'factor.reset', actor, userId: user.id, details: { ...removed, sessionsEnded } });
   return { id: user.id, email: user.email, removed, sessions_ended: sessionsEnded };
 }

@@ -1,6 +1,7 @@
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { PASSWORD_MAX_LENGTH, passwordProblem } from './password-policy.ts';
+import { setPasswordHash } from './user-queries.ts';
 
 /** A signed-in user's own password: checked again (re-authentication), and changed. */
 type Deps = Pick<Services, 'db' | 'passwords'>;
@@ -16,5 +17,5 @@ export async function verifyUserPassword(services: Deps, userId: string, passwor
 export async function setUserPassword(services: Deps, user: { id: string; email: string }, password: string, context: { hasSecondFactor: boolean }): Promise<void> {
   const problem = passwordProblem(password, { hasSecondFactor: context.hasSecondFactor, email: user.email });
   if (problem) throw new InputError(problem, 'new_password');
-  await services.db.prisma.user.update({ where: { id: user.id }, data: { passwordHash: await services.passwords.hash(password) } });
+  await setPasswordHash(services.db.prisma, user.id, await services.passwords.hash(password));
 }

@@ -1,132 +1,148 @@
-import type { Services } from '../context.ts';
-import { NotFoundError } from '../errors.ts';
-import { queryAudit, type AuditRow } from '../security/audit-log.ts';
-import { listGrantsOfAccount } from '../storage/oidc-adapter.ts';
-import { normalizeEmail } from './users.ts';
+import { randomUUID } from 'node:crypto';
+import type { Prisma } from '../storage/database.ts';
+import type { SqlClient } from '../storage/sql.ts';
 
 /**
- * What an operator reads about users (admin API, CLI, console): a paged search and one user's
- * details. Reads only; the actions are in user-admin.ts.
- *
- * The search matches an e-mail prefix. E-mails are stored lower-cased in a column of the C
- * collation whatever the database's default (migration 20261202170100), so `email LIKE 'prefix%'
- * ORDER BY email` is a range scan of the unique e-mail index: a page costs the same with 100,000
- * users as with ten.
+ * The `user` table: every statement that changes a user row, and the reads the writers need.
+ * The libraries decide (users.ts, user-password.ts, user-admin.ts, email-change.ts,
+ * delete-account.ts, and sign-up, invitation and password reset in src/self-service/). Functions
+ * that take a SqlClient run in the caller's transaction when given one; the plain writes
+ * outside any transaction go through Prisma.
  */
-export interface UserListItem {
+export interface AccountRow {
   id: string;
   email: string;
+  passwordHash: string;
   roles: string[];
+  emailVerified: boolean;
   disabled: boolean;
-  created_at: string;
 }
 
-export interface UserPage {
-  users: UserListItem[];
-  /** pass as `cursor` for the following page; absent on the last one */
-  next?: string;
+interface Row {
+  id: string;
+  email: string;
+  password_hash: string;
+  roles: string[] | null;
+  email_verified: boolean;
+  disabled_at: Date | string | null;
+}
+const toAccount = (r: Row): AccountRow => ({
+  id: r.id,
+  email: r.email,
+  passwordHash: r.password_hash,
+  roles: r.roles ?? [],
+  emailVerified: r.email_verified,
+  disabled: r.disabled_at !== null,
+});
+const COLUMNS = 'id, email, password_hash, roles, email_verified, disabled_at';
+
+/** By normalized e-mail (callers normalize and refuse NUL first). */
+export async function accountByEmail(sql: SqlClient, email: string): Promise<AccountRow | undefined> {
+  const { rows } = await sql.query<Row>(`SELECT ${COLUMNS} FROM "user" WHERE email = $1`, [email]);
+  return rows[0] ? toAccount(rows[0]) : undefined;
 }
 
-export const USER_PAGE_MAX = 200;
+export async function accountById(sql: SqlClient, id: string): Promise<AccountRow | undefined> {
+  const { rows } = await sql.query<Row>(`SELECT ${COLUMNS} FROM "user" WHERE id = $1`, [id]);
+  return rows[0] ? toAccount(rows[0]) : undefined;
+}
 
-/** `%`, `_` and `\` are LIKE's own characters: a search for "a_b" means those three letters. */
-const likePrefix = (text: string) => `${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+/** Whether any account (enabled, disabled, or waiting for its own confirmation) uses the address. */
+export async function emailInUse(sql: SqlClient, email: string): Promise<boolean> {
+  const { rows } = await sql.query('SELECT 1 FROM "user" WHERE email = $1', [email]);
+  return rows.length > 0;
+}
 
-export async function listUsers(services: Pick<Services, 'db'>, input: { query?: string; limit?: number; cursor?: string }): Promise<UserPage> {
-  const limit = Math.min(Math.max(input.limit ?? 50, 1), USER_PAGE_MAX);
-  const conditions: string[] = [];
-  const params: unknown[] = [];
-  const query = input.query === undefined ? '' : normalizeEmail(input.query);
-  if (query) {
-    params.push(likePrefix(query));
-    conditions.push(`email LIKE $${params.length}`);
-  }
-  if (input.cursor) {
-    params.push(input.cursor);
-    conditions.push(`email > $${params.length}`);
-  }
-  params.push(limit + 1);
-  const { rows } = await services.db.sql.query<{ id: string; email: string; roles: string[]; disabled_at: Date | string | null; created_at: Date | string }>(
-    `SELECT id, email, roles, disabled_at, created_at FROM "user"
-     ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
-     ORDER BY email LIMIT $${params.length}`,
-    params,
+/** An operator-made account: its address counts as proven. */
+export async function insertUser(prisma: Prisma, row: { id: string; email: string; passwordHash: string; roles: string[] }): Promise<void> {
+  await prisma.user.create({ data: row });
+}
+
+export async function setPasswordHash(prisma: Prisma, id: string, passwordHash: string): Promise<void> {
+  await prisma.user.update({ where: { id }, data: { passwordHash } });
+}
+
+/** Sign-in works again. */
+export async function clearDisabled(prisma: Prisma, id: string): Promise<void> {
+  await prisma.user.update({ where: { id }, data: { disabledAt: null } });
+}
+
+/** Disables the account with this e-mail (kept disabled since the first time); its id, or undefined when there is none. */
+export async function disableByEmail(sql: SqlClient, email: string): Promise<string | undefined> {
+  const { rows } = await sql.query<{ id: string }>(
+    'UPDATE "user" SET disabled_at = COALESCE(disabled_at, now()), updated_at = now() WHERE lower(email) = lower($1) RETURNING id',
+    [email],
   );
-  const page = rows.slice(0, limit);
-  return {
-    users: page.map((r) => ({
-      id: r.id,
-      email: r.email,
-      roles: r.roles ?? [],
-      disabled: r.disabled_at !== null,
-      created_at: new Date(r.created_at).toISOString(),
-    })),
-    ...(rows.length > limit ? { next: page[page.length - 1]!.email } : {}),
-  };
+  return rows[0]?.id;
+}
+
+/** A new account waiting for its owner to prove the address; undefined when the e-mail was taken meanwhile. */
+export async function insertUnverifiedAccount(sql: SqlClient, input: { email: string; passwordHash: string; roles?: string[] }): Promise<string | undefined> {
+  const id = randomUUID();
+  const { rowCount } = await sql.query(
+    `INSERT INTO "user" (id, email, password_hash, roles, email_verified, updated_at) VALUES ($1, $2, $3, $4, false, now())
+     ON CONFLICT (email) DO NOTHING`,
+    [id, input.email, input.passwordHash, input.roles ?? []],
+  );
+  return rowCount === 1 ? id : undefined;
+}
+
+/** Undoes insertUnverifiedAccount when its e-mail could not be sent (nothing half-done): only while still unverified. */
+export async function deleteUnverifiedAccount(sql: SqlClient, id: string): Promise<void> {
+  await sql.query('DELETE FROM "user" WHERE id = $1 AND email_verified = false', [id]);
+}
+
+/** Another sign-up for an address still waiting: the newest password is the one the link will confirm. */
+export async function replacePendingPassword(sql: SqlClient, id: string, passwordHash: string): Promise<boolean> {
+  const { rowCount } = await sql.query('UPDATE "user" SET password_hash = $2, updated_at = now() WHERE id = $1 AND email_verified = false', [id, passwordHash]);
+  return rowCount === 1;
+}
+
+export async function setPendingRoles(sql: SqlClient, id: string, roles: string[]): Promise<void> {
+  await sql.query('UPDATE "user" SET roles = $2, updated_at = now() WHERE id = $1 AND email_verified = false', [id, roles]);
+}
+
+/** The address is proven: the account can sign in. Only for the address the link was sent to, and an enabled account. */
+export async function markVerified(tx: SqlClient, id: string, email: string): Promise<boolean> {
+  const { rowCount } = await tx.query('UPDATE "user" SET email_verified = true, updated_at = now() WHERE id = $1 AND email = $2 AND disabled_at IS NULL', [id, email]);
+  return rowCount === 1;
+}
+
+/** A new password from an e-mailed link: it also proves the address. Only for the address the link was sent to, and an enabled account. */
+export async function setPasswordFromLink(tx: SqlClient, id: string, email: string, passwordHash: string): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    'UPDATE "user" SET password_hash = $3, email_verified = true, updated_at = now() WHERE id = $1 AND email = $2 AND disabled_at IS NULL',
+    [id, email, passwordHash],
+  );
+  return rowCount === 1;
 }
 
 /**
- * The user a reference names: a user id, or an e-mail address (anything with an @). Unknown →
- * NotFoundError, the same message either way.
+ * Moves an enabled account to the new address, which is proven by the link (email_verified).
+ * Returns the old address, or undefined when the account is gone, disabled, or another account
+ * took the address meanwhile (checked here; a race past the check ends in the unique index).
  */
-export async function resolveUser(services: Pick<Services, 'db'>, ref: string) {
-  const where = ref.includes('@') ? { email: normalizeEmail(ref) } : { id: ref };
-  const row = ref.length <= 254 ? await services.db.prisma.user.findUnique({ where, select: { id: true, email: true, roles: true, disabledAt: true, createdAt: true } }) : null;
-  if (!row) throw new NotFoundError(`no user ${ref}`);
-  return row;
+export async function moveToAddress(tx: SqlClient, userId: string, newEmail: string): Promise<{ oldEmail: string } | undefined> {
+  const { rows } = await tx.query<{ email: string }>('SELECT email FROM "user" WHERE id = $1 AND disabled_at IS NULL FOR UPDATE', [userId]);
+  if (!rows[0]) return undefined;
+  const { rowCount } = await tx.query(
+    `UPDATE "user" SET email = $2, email_verified = true, updated_at = now()
+      WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM "user" other WHERE other.email = $2 AND other.id <> $1)`,
+    [userId, newEmail],
+  );
+  return rowCount === 1 ? { oldEmail: rows[0].email } : undefined;
 }
 
-export interface UserDetails extends UserListItem {
-  disabled_at: string | null;
-  /** second factors, never their secrets */
-  factors: {
-    totp: boolean;
-    passkeys: Array<{ id: string; name: string; created_at: string; last_used_at: string | null }>;
-    recovery_codes_remaining: number;
-  };
-  /** signed-in browser sessions not yet expired */
-  sessions: number;
-  connected_apps: Array<{ client_id: string; name: string; grant_id: string; scope: string; apis: Record<string, string> }>;
-  /** the newest audit events about or by this user */
-  recent_events: AuditRow[];
+/** Locks the user's row for the rest of the caller's transaction; false when there is no such user. */
+export async function lockUser(tx: SqlClient, id: string): Promise<boolean> {
+  const { rows } = await tx.query<{ id: string }>('SELECT id FROM "user" WHERE id = $1 FOR UPDATE', [id]);
+  return rows.length > 0;
 }
 
-export async function showUser(services: Pick<Services, 'db'>, ref: string, options: { events?: number } = {}): Promise<UserDetails> {
-  const user = await resolveUser(services, ref);
-  const { prisma, sql } = services.db;
-  const [totp, passkeys, recovery, sessions, grants, audit] = await Promise.all([
-    prisma.totpFactor.findUnique({ where: { userId: user.id }, select: { confirmedAt: true } }),
-    prisma.webauthnCredential.findMany({ where: { userId: user.id }, orderBy: { createdAt: 'asc' }, select: { id: true, name: true, createdAt: true, lastUsedAt: true } }),
-    prisma.recoveryCode.count({ where: { userId: user.id, usedAt: null } }),
-    sql.query<{ n: number | string }>(
-      "SELECT count(*) AS n FROM oidc_payload WHERE model = 'Session' AND account_id = $1 AND (expires_at IS NULL OR expires_at > now())",
-      [user.id],
-    ),
-    listGrantsOfAccount(sql, user.id),
-    queryAudit(prisma, { user: user.id, limit: options.events ?? 20 }),
-  ]);
-  const clientIds = [...new Set(grants.map((g) => g.clientId))];
-  const names = new Map((await prisma.client.findMany({ where: { id: { in: clientIds } }, select: { id: true, name: true } })).map((c) => [c.id, c.name]));
-  return {
-    id: user.id,
-    email: user.email,
-    roles: user.roles,
-    disabled: user.disabledAt !== null,
-    disabled_at: user.disabledAt?.toISOString() ?? null,
-    created_at: user.createdAt.toISOString(),
-    factors: {
-      totp: Boolean(totp?.confirmedAt),
-      passkeys: passkeys.map((p) => ({ id: p.id, name: p.name, created_at: p.createdAt.toISOString(), last_used_at: p.lastUsedAt?.toISOString() ?? null })),
-      recovery_codes_remaining: recovery,
-    },
-    sessions: Number(sessions.rows[0]?.n ?? 0),
-    connected_apps: grants.map((g) => ({
-      client_id: g.clientId,
-      name: names.get(g.clientId) ?? g.clientId,
-      grant_id: g.id,
-      scope: g.openidScope,
-      apis: g.resources as Record<string, string>,
-    })),
-    recent_events: audit.events,
-  };
+/**
+ * The user row itself (its e-mailed links go with it: email_token cascades). Apps the user
+ * registered stay, without an owner (client.owner_id becomes NULL).
+ */
+export async function deleteUserRow(tx: SqlClient, id: string): Promise<void> {
+  await tx.query('DELETE FROM "user" WHERE id = $1', [id]);
 }

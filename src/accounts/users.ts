@@ -4,6 +4,7 @@ import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { passwordProblem } from './password-policy.ts';
 import { storableText } from '../storage/sql.ts';
+import { insertUser, setPasswordHash } from './user-queries.ts';
 
 export const ROLES = ['admin', 'developer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -35,7 +36,7 @@ export async function createUser(
   if (existing) throw new InputError('a user with this e-mail already exists');
   const id = randomUUID();
   const passwordHash = await services.passwords.hash(input.password);
-  await services.db.prisma.user.create({ data: { id, email, passwordHash, roles } });
+  await insertUser(services.db.prisma, { id, email, passwordHash, roles });
   return { id, email };
 }
 
@@ -70,7 +71,7 @@ export async function verifyPasswordSignIn(
   if (!ok || !row || row.disabled_at || !row.email_verified) return undefined;
   if (services.passwords.needsRehash(row.password_hash)) {
     // Parameters were raised since this hash was made: upgrade it now that we know the password.
-    await services.db.prisma.user.update({ where: { id: row.id }, data: { passwordHash: await services.passwords.hash(password) } });
+    await setPasswordHash(services.db.prisma, row.id, await services.passwords.hash(password));
   }
   return { id: row.id, email: row.email, roles: parseRoles(row.roles), disabled: false, hasSecondFactor: Boolean(row.totp || row.passkey) };
 }

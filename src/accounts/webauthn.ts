@@ -6,6 +6,7 @@ import type {
 } from '@simplewebauthn/server';
 import type { Services } from '../context.ts';
 import { putEphemeral, takeEphemeral } from '../storage/ephemeral-store.ts';
+import { advancePasskeyCounter, deletePasskey, insertPasskey } from './factor-queries.ts';
 
 /**
  * Passkeys and security keys (WebAuthn, @simplewebauthn/server). The RP ID is the ISSUER's
@@ -101,17 +102,15 @@ export async function finishRegistration(
   const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
   const taken = await deps.db.prisma.webauthnCredential.findUnique({ where: { id: credential.id }, select: { id: true } });
   if (taken) return { ok: false, reason: 'This passkey is already registered.' };
-  await deps.db.prisma.webauthnCredential.create({
-    data: {
-      id: credential.id,
-      userId,
-      name: name.trim().slice(0, 60) || 'Passkey',
-      publicKey: Buffer.from(credential.publicKey),
-      counter: BigInt(credential.counter),
-      transports: credential.transports ?? [],
-      deviceType: credentialDeviceType,
-      backedUp: credentialBackedUp,
-    },
+  await insertPasskey(deps.db.prisma, {
+    id: credential.id,
+    userId,
+    name: name.trim().slice(0, 60) || 'Passkey',
+    publicKey: Buffer.from(credential.publicKey),
+    counter: BigInt(credential.counter),
+    transports: credential.transports ?? [],
+    deviceType: credentialDeviceType,
+    backedUp: credentialBackedUp,
   });
   return { ok: true, id: credential.id };
 }
@@ -174,19 +173,12 @@ export async function finishAuthentication(
   }
   if (!verification.verified) return { ok: false, reason: 'invalid', credentialId: row.id, userId: row.userId };
   const { newCounter, userVerified, credentialBackedUp } = verification.authenticationInfo;
-  // The counter only moves forward, even against a concurrent assertion with the same counter.
-  const { rowCount } = await deps.db.sql.query(
-    `UPDATE webauthn_credential SET counter = $2, backed_up = $3, last_used_at = now()
-     WHERE id = $1 AND (counter < $2 OR ($2 = 0 AND counter = 0))`,
-    [row.id, newCounter, credentialBackedUp],
-  );
-  if (rowCount !== 1) return { ok: false, reason: 'counter', credentialId: row.id, userId: row.userId };
+  if (!(await advancePasskeyCounter(deps.db.sql, row.id, newCounter, credentialBackedUp))) return { ok: false, reason: 'counter', credentialId: row.id, userId: row.userId };
   return { ok: true, userId: row.userId, credentialId: row.id, userVerified };
 }
 
 export async function removePasskey(deps: Pick<Services, 'db'>, userId: string, id: string): Promise<boolean> {
-  const { count } = await deps.db.prisma.webauthnCredential.deleteMany({ where: { id, userId } });
-  return count > 0;
+  return deletePasskey(deps.db.prisma, userId, id);
 }
 
 async function putChallenge(deps: Deps, binding: string, value: StoredChallenge) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deleteUser, disableUser, enableUser, resetFactors, signOutEverywhere } from '../accounts/user-admin.ts';
-import { listUsers, showUser, USER_PAGE_MAX } from '../accounts/user-queries.ts';
+import { listUsers, showUser, USER_PAGE_MAX } from '../accounts/user-directory.ts';
 import { deleteApi, showApi } from '../apis/api-admin.ts';
 import { updateClientAsOperator } from '../clients/client-admin.ts';
 import type { ValidateClientMetadata } from '../clients/client-registry.ts';
@@ -9,7 +9,7 @@ import { text } from './admin-operation.ts';
 
 /**
  * The CLI's side of the admin libraries (`latchkey user list|show|enable|reset-factors|sign-out|
- * delete`, `api show|delete`, `client update`), merged into src/cli/operations.ts so they run
+ * delete`, `api show|delete`, `client update`), merged into operation-table.ts so they run
  * locally or through the server's control socket alike: the same library calls as the admin API
  * (src/admin/*-routes.ts) and the console, with 'cli' as the actor.
  */

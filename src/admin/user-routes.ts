@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deleteUser, disableUser, enableUser, resetFactors, signOutEverywhere } from '../accounts/user-admin.ts';
-import { listUsers, showUser, USER_PAGE_MAX } from '../accounts/user-queries.ts';
+import { listUsers, showUser, USER_PAGE_MAX } from '../accounts/user-directory.ts';
 import type { Services } from '../context.ts';
 import { auditEventSchema } from './security-routes.ts';
 import { text, type AdminResource } from './admin-operation.ts';

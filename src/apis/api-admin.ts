@@ -1,5 +1,8 @@
 import type { Services } from '../context.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
+import { deleteClientRow } from '../clients/client-queries.ts';
+import { deleteEverythingOfClient } from '../storage/payload-queries.ts';
+import { deleteApiRow } from './api-queries.ts';
 import { updateApi, type ApiUpdate } from './api-registry.ts';
 import { machineScopesOf, type ApiInfo } from './api-store.ts';
 import { RESOURCE_SERVER_AUDIENCE_KEY, RESOURCE_SERVER_CLIENT_TYPE } from './introspection-client.ts';
@@ -112,12 +115,9 @@ export async function deleteApi(services: Pick<Services, 'db' | 'events'>, ref: 
   const { prisma } = services.db;
   // Apps allowed its scopes lose them with the scopes (cascade); their cached copies must follow.
   const affected = await prisma.client.findMany({ where: { scopes: { some: { scope: { apiId: api.id } } } }, select: { id: true } });
-  await prisma.$transaction([
-    prisma.api.delete({ where: { id: api.id } }),
-    ...(introspection ? [prisma.client.delete({ where: { id: introspection } })] : []),
-  ]);
+  await prisma.$transaction([deleteApiRow(prisma, api.id), ...(introspection ? [deleteClientRow(prisma, introspection)] : [])]);
   if (introspection) {
-    await services.db.sql.query('DELETE FROM oidc_payload WHERE client_id = $1', [introspection]);
+    await deleteEverythingOfClient(services.db.sql, introspection);
     await services.db.notifyChange(`client:${introspection}`);
   }
   for (const client of affected) await services.db.notifyChange(`client:${client.id}`);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Services } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import type { ValidateClientMetadata } from '../clients/client-registry.ts';
+import { insertApi, setScopeMachine, updateApiRow } from './api-queries.ts';
 import type { ScopeAccess } from './api-store.ts';
 import { createIntrospectionClient } from './introspection-client.ts';
 
@@ -105,18 +106,11 @@ export async function createApi(
   await assertScopeNamesFree(services, seen);
 
   const id = randomUUID();
-  await db.prisma.api.create({
-    data: {
-      id,
-      name,
-      audience: input.audience,
-      tokenFormat: input.tokenFormat ?? 'jwt',
-      accessTokenTtl: ttl,
-      scopes: {
-        create: input.scopes.map((s) => ({ id: randomUUID(), name: s.name, access: s.access, description: s.description ?? '', machine: machine.has(s.name) })),
-      },
-    },
-  });
+  await insertApi(
+    db.prisma,
+    { id, name, audience: input.audience, tokenFormat: input.tokenFormat ?? 'jwt', accessTokenTtl: ttl },
+    input.scopes.map((s) => ({ id: randomUUID(), name: s.name, access: s.access, description: s.description ?? '', machine: machine.has(s.name) })),
+  );
   const credentials = await createIntrospectionClient(services, validate, { name, audience: input.audience });
   await db.notifyChange('apis');
   if (machine.size) services.events.emit({ type: 'api.machine_scopes_changed', actor: 'cli', details: { audience: input.audience, machineScopes: [...machine] } });
@@ -138,20 +132,12 @@ export async function updateApi(services: Pick<Services, 'db' | 'events'>, input
   const allScopes = new Set([...row.scopes.map((s) => s.name), ...added]);
   const machine = input.machineScopes === undefined ? undefined : checkMachineScopes(input.machineScopes, allScopes);
 
+  const addScopes = added.size
+    ? (input.addScopes ?? []).map((s) => ({ id: randomUUID(), name: s.name, access: s.access, description: s.description ?? '', machine: machine?.has(s.name) ?? false }))
+    : [];
   await db.prisma.$transaction([
-    db.prisma.api.update({
-      where: { id: row.id },
-      data: {
-        ...(name !== undefined ? { name } : {}),
-        ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}),
-        ...(added.size
-          ? { scopes: { create: (input.addScopes ?? []).map((s) => ({ id: randomUUID(), name: s.name, access: s.access, description: s.description ?? '', machine: machine?.has(s.name) ?? false })) } }
-          : {}),
-      },
-    }),
-    ...(machine
-      ? row.scopes.map((s) => db.prisma.apiScope.update({ where: { id: s.id }, data: { machine: machine.has(s.name) } }))
-      : []),
+    updateApiRow(db.prisma, row.id, { ...(name !== undefined ? { name } : {}), ...(ttl !== undefined ? { accessTokenTtl: ttl } : {}) }, addScopes),
+    ...(machine ? row.scopes.map((s) => setScopeMachine(db.prisma, s.id, machine.has(s.name))) : []),
   ]);
   await db.notifyChange('apis');
   const scopes = await db.prisma.apiScope.findMany({ where: { apiId: row.id }, orderBy: { name: 'asc' } });

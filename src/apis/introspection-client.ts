@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../context.ts';
 import type { ValidateClientMetadata } from '../clients/client-registry.ts';
+import { insertClient } from '../clients/client-queries.ts';
 import { secretContext } from '../clients/client-store.ts';
 
 /**
@@ -33,14 +34,12 @@ export async function createIntrospectionClient(
     response_types: [],
     redirect_uris: [],
   });
-  await services.db.prisma.client.create({
-    data: {
-      id: clientId,
-      name,
-      type: RESOURCE_SERVER_CLIENT_TYPE,
-      metadata: { ...validated, [RESOURCE_SERVER_AUDIENCE_KEY]: api.audience } as object,
-      secretEncrypted: services.encryptor.encrypt(secret, secretContext(clientId)),
-    },
+  await insertClient(services.db.prisma, {
+    id: clientId,
+    name,
+    type: RESOURCE_SERVER_CLIENT_TYPE,
+    metadata: { ...validated, [RESOURCE_SERVER_AUDIENCE_KEY]: api.audience },
+    secretEncrypted: services.encryptor.encrypt(secret, secretContext(clientId)),
   });
   await services.db.notifyChange(`client:${clientId}`);
   return { introspection_client_id: clientId, introspection_client_secret: secret };

@@ -5,8 +5,8 @@ import { ConfigError, type Config } from '../config/config.ts';
 import { loadConfigFromEnvironment } from '../config/load.ts';
 import { answerFor, ERROR_KINDS, errorOfKind, InputError } from '../errors.ts';
 import { adminCommands } from './admin-commands.ts';
-import { callControlSocket } from './control-socket.ts';
-import type { OperationName } from './operations.ts';
+import { callControlSocket } from '../admin/control-socket.ts';
+import type { OperationName } from '../admin/operation-table.ts';
 
 /**
  * `latchkey <command>`: the server and its administration. Storage, oidc-provider and the
@@ -398,7 +398,7 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
     import('../logger.ts'),
     import('../oidc/build.ts'),
     import('../oidc/client-validation.ts'),
-    import('./operations.ts'),
+    import('../admin/operation-table.ts'),
     import('../security/audit-log.ts'),
   ]);
   const services = await createServices(config, { logger: createLogger({ logLevel: 'warn' }) });

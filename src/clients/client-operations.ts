@@ -17,7 +17,7 @@ import { CLIENT_TYPES, parseDuration } from './client-rules.ts';
 import { approveMachineAccess, revokeMachineAccess } from './machine-access.ts';
 import { createRegistrationToken } from './registration-tokens.ts';
 
-/** The `latchkey client …` and `latchkey registration-token …` operations (src/cli/operations.ts runs them). */
+/** The `latchkey client …` and `latchkey registration-token …` operations (src/admin/operation-table.ts runs them). */
 const clientId = z.object({ clientId: z.string().min(1).max(200) });
 const duration = (flag: string) =>
   z

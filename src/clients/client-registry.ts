@@ -12,8 +12,10 @@ import {
   splitScope,
   type ClientType,
 } from './client-rules.ts';
+import { deleteClientRow, deleteClientScopes, deleteMachineApprovalsOutside, insertClient, updateClientRow } from './client-queries.ts';
 import { previousSecretContext, secretContext } from './client-store.ts';
 import { approveOperatorMachineScopes, machineAccessStatus, usesClientCredentials, type MachineAccessStatus } from './machine-access.ts';
+import { deleteEverythingOfClient } from '../storage/payload-queries.ts';
 
 export { CLIENT_TYPES, metadataForType, OIDC_SCOPES, type ClientType };
 
@@ -125,8 +127,9 @@ export async function createClient(
   if (input.firstParty && input.type === 'service') throw new InputError('service apps have no users: --first-party does not apply');
   const approvalPending = createdVia !== 'cli' && services.config.clientApproval === 'manual';
 
-  await services.db.prisma.client.create({
-    data: {
+  await insertClient(
+    services.db.prisma,
+    {
       id: clientId,
       name: candidate.client_name as string,
       type: input.type,
@@ -135,11 +138,11 @@ export async function createClient(
       createdVia,
       approvalPending,
       firstParty: Boolean(input.firstParty),
-      metadata: metadata as object,
+      metadata,
       secretEncrypted: secret ? services.encryptor.encrypt(secret, secretContext(clientId)) : null,
-      scopes: { create: apiScopes.map((s) => ({ scopeId: s.id })) },
     },
-  });
+    apiScopes.map((s) => s.id),
+  );
   const machineApproved = createdVia === 'cli' && usesClientCredentials(metadata) ? apiScopes.filter((s) => s.machine).map((s) => s.name).sort() : [];
   if (machineApproved.length) await approveOperatorMachineScopes(services, clientId, apiScopes);
   await services.db.notifyChange(`client:${clientId}`);
@@ -181,19 +184,13 @@ export async function updateClient(
     ...(previous.client_id_issued_at !== undefined ? { client_id_issued_at: previous.client_id_issued_at } : {}),
     ...(row.secretEncrypted ? { client_secret: 'unchanged' } : {}),
   });
-  await services.db.prisma.$transaction([
-    services.db.prisma.clientScope.deleteMany({ where: { clientId } }),
+  const { prisma } = services.db;
+  const scopeIds = apiScopes.map((s) => s.id);
+  await prisma.$transaction([
+    deleteClientScopes(prisma, clientId),
     // A scope dropped from the app loses its machine approval: asking for it again needs a new one.
-    services.db.prisma.clientMachineScope.deleteMany({ where: { clientId, scopeId: { notIn: apiScopes.map((s) => s.id) } } }),
-    services.db.prisma.client.update({
-      where: { id: clientId },
-      data: {
-        name: candidate.client_name as string,
-        description: input.description?.trim() ?? '',
-        metadata: metadata as object,
-        scopes: { create: apiScopes.map((s) => ({ scopeId: s.id })) },
-      },
-    }),
+    deleteMachineApprovalsOutside(prisma, clientId, scopeIds),
+    updateClientRow(prisma, clientId, { name: candidate.client_name as string, description: input.description?.trim() ?? '', metadata }, scopeIds),
   ]);
   await services.db.notifyChange(`client:${clientId}`);
   services.events.emit({ type: 'client.updated', actor: input.actor ?? 'cli', clientId });
@@ -300,7 +297,7 @@ async function existing(services: Pick<Services, 'db'>, clientId: string) {
  */
 export async function setSuspended(services: RegistryServices, clientId: string, suspended: boolean, actor = 'cli') {
   await existing(services, clientId);
-  await services.db.prisma.client.update({ where: { id: clientId }, data: { suspendedAt: suspended ? new Date() : null } });
+  await updateClientRow(services.db.prisma, clientId, { suspendedAt: suspended ? new Date() : null });
   await services.db.notifyChange(`client:${clientId}`);
   services.events.emit({ type: suspended ? 'client.suspended' : 'client.unsuspended', actor, clientId });
   return { client_id: clientId, status: suspended ? 'suspended' : 'active' };
@@ -317,7 +314,7 @@ export async function setFirstParty(services: RegistryServices, clientId: string
   if (!row) throw new NotFoundError(`no client with id ${clientId}`);
   if (firstParty && row.createdVia !== 'cli') throw new InputError('apps registered in the developer portal or through DCR cannot be first-party');
   if (firstParty && !['web', 'spa', 'native'].includes(row.type)) throw new InputError('this app has no users: first-party does not apply');
-  await services.db.prisma.client.update({ where: { id: clientId }, data: { firstParty } });
+  await updateClientRow(services.db.prisma, clientId, { firstParty });
   await services.db.notifyChange(`client:${clientId}`);
   services.events.emit({ type: 'client.updated', actor, clientId, details: { firstParty } });
   return { client_id: clientId, first_party: firstParty };
@@ -325,7 +322,7 @@ export async function setFirstParty(services: RegistryServices, clientId: string
 
 export async function approveClient(services: RegistryServices, clientId: string, actor = 'cli') {
   await existing(services, clientId);
-  await services.db.prisma.client.update({ where: { id: clientId }, data: { approvalPending: false } });
+  await updateClientRow(services.db.prisma, clientId, { approvalPending: false });
   await services.db.notifyChange(`client:${clientId}`);
   services.events.emit({ type: 'client.approved', actor, clientId });
   return { client_id: clientId, approved: true };
@@ -334,11 +331,11 @@ export async function approveClient(services: RegistryServices, clientId: string
 /** Deletes a client and everything issued to it: grants, codes, refresh and opaque access tokens, registration access tokens. */
 export async function deleteClient(services: RegistryServices, clientId: string, actor = 'cli') {
   await existing(services, clientId);
-  const { rowCount } = await services.db.sql.query('DELETE FROM oidc_payload WHERE client_id = $1', [clientId]);
-  await services.db.prisma.client.delete({ where: { id: clientId } });
+  const revoked = await deleteEverythingOfClient(services.db.sql, clientId);
+  await deleteClientRow(services.db.prisma, clientId);
   await services.db.notifyChange(`client:${clientId}`);
-  services.events.emit({ type: 'client.deleted', actor, clientId, details: { revoked: rowCount } });
-  return { client_id: clientId, deleted: true, revoked: rowCount };
+  services.events.emit({ type: 'client.deleted', actor, clientId, details: { revoked } });
+  return { client_id: clientId, deleted: true, revoked };
 }
 
 /**
@@ -353,15 +350,12 @@ export async function rotateSecret(services: RegistryServices, clientId: string,
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw new InputError('the grace period must be between 0 and 30 days');
   const secret = randomBytes(32).toString('base64url');
   const graceUntil = graceSeconds > 0 ? new Date(Date.now() + graceSeconds * 1000) : null;
-  await services.db.prisma.client.update({
-    where: { id: clientId },
-    data: {
-      secretEncrypted: services.encryptor.encrypt(secret, secretContext(clientId)),
-      previousSecretEncrypted: graceUntil
-        ? services.encryptor.encrypt(services.encryptor.decrypt(row.secretEncrypted, secretContext(clientId)), previousSecretContext(clientId))
-        : null,
-      previousSecretExpiresAt: graceUntil,
-    },
+  await updateClientRow(services.db.prisma, clientId, {
+    secretEncrypted: services.encryptor.encrypt(secret, secretContext(clientId)),
+    previousSecretEncrypted: graceUntil
+      ? services.encryptor.encrypt(services.encryptor.decrypt(row.secretEncrypted, secretContext(clientId)), previousSecretContext(clientId))
+      : null,
+    previousSecretExpiresAt: graceUntil,
   });
   await services.db.notifyChange(`client:${clientId}`);
   services.events.emit({ type: 'client.secret_rotated', actor, clientId, details: { graceSeconds } });

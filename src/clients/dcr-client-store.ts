@@ -5,6 +5,7 @@
  */
 import type { Services } from '../context.ts';
 import { deleteClient } from './client-registry.ts';
+import { deleteClientScopes, insertClient, updateClientRow } from './client-queries.ts';
 import { clientTypeOf, SERVER_OWNED_PREFIX } from './client-rules.ts';
 import { secretContext } from './client-store.ts';
 import { takeDecision } from './registration-decision.ts';
@@ -21,35 +22,19 @@ export function registrationClientStore(services: Services) {
       const secretEncrypted = typeof secret === 'string' ? services.encryptor.encrypt(secret, secretContext(clientId)) : null;
       const existing = await services.db.prisma.client.findUnique({ where: { id: clientId }, select: { id: true, ownerId: true } });
       if (existing) {
-        await services.db.prisma.$transaction([
-          ...(decided?.scopeIds ? [services.db.prisma.clientScope.deleteMany({ where: { clientId } })] : []),
-          services.db.prisma.client.update({
-            where: { id: clientId },
-            data: {
-              name,
-              type,
-              metadata: metadata as object,
-              secretEncrypted,
-              ...(decided?.scopeIds ? { scopes: { create: decided.scopeIds.map((scopeId) => ({ scopeId })) } } : {}),
-            },
-          }),
+        const { prisma } = services.db;
+        await prisma.$transaction([
+          ...(decided?.scopeIds ? [deleteClientScopes(prisma, clientId)] : []),
+          updateClientRow(prisma, clientId, { name, type, metadata, secretEncrypted }, decided?.scopeIds),
         ]);
         services.events.emit({ type: 'registration.updated', actor: `client:${clientId}`, clientId });
       } else {
         const approvalPending = services.config.clientApproval === 'manual';
-        await services.db.prisma.client.create({
-          data: {
-            id: clientId,
-            name,
-            type,
-            ownerId: decided?.ownerId ?? null,
-            createdVia: 'dcr',
-            approvalPending,
-            metadata: metadata as object,
-            secretEncrypted,
-            scopes: { create: (decided?.scopeIds ?? []).map((scopeId) => ({ scopeId })) },
-          },
-        });
+        await insertClient(
+          services.db.prisma,
+          { id: clientId, name, type, ownerId: decided?.ownerId ?? null, createdVia: 'dcr', approvalPending, metadata, secretEncrypted },
+          decided?.scopeIds ?? [],
+        );
         services.events.emit({ type: 'client.created', actor: 'registration', clientId, userId: decided?.ownerId ?? undefined, details: { type, via: 'dcr', approvalPending } });
         services.events.emit({ type: 'registration.created', actor: 'registration', clientId, userId: decided?.ownerId ?? undefined });
       }

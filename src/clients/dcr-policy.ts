@@ -6,9 +6,10 @@
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import type { Services } from '../context.ts';
-import { storedTokenId } from '../storage/oidc-adapter.ts';
+import { storedTokenId } from '../storage/stored-ids.ts';
 import { clientMetadataProblem, clientTypeOf, newClientId, splitScope, standInSectorUri, subjectMetadataFor } from './client-rules.ts';
 import { countedUses, rememberDecision } from './registration-decision.ts';
+import { spendRegistrationTokenUse } from './registration-token-queries.ts';
 
 export const REGISTRATION_POLICY = 'latchkey';
 
@@ -50,17 +51,14 @@ export function registrationFeatures(services: Services): Pick<NonNullable<Confi
           const iat = ctx.oidc.entities.InitialAccessToken as { jti: string } | undefined;
           let ownerId: string | null | undefined;
           if (iat) {
-            const { rows } = await services.db.sql.query<{ owner_id: string | null }>(
-              'UPDATE registration_token SET uses = uses + 1 WHERE id = $1 AND (max_uses IS NULL OR uses < max_uses) RETURNING owner_id',
-              [storedTokenId(iat.jti)],
-            );
-            if (!rows.length) {
+            const spent = await spendRegistrationTokenUse(services.db.sql, storedTokenId(iat.jti));
+            if (!spent) {
               const error = new errors.InvalidToken();
               error.error_description = 'initial access token has been used up';
               throw error;
             }
             countedUses.add(ctx);
-            ownerId = rows[0]!.owner_id;
+            ownerId = spent.ownerId;
           }
           rememberDecision(String(properties.client_id), { scopeIds: apiScopes.map((s) => s.id), ...(iat ? { ownerId } : {}) });
         },

@@ -9,6 +9,8 @@
  */
 import type { Services } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
+import { deleteClientCredentialsOf } from '../storage/payload-queries.ts';
+import { deleteMachineApprovalsOfApi, insertMachineApprovals } from './client-queries.ts';
 
 /**
  * What machine access needs to know of an API (an ApiInfo of apis/api-store.ts fits). Declared
@@ -89,10 +91,7 @@ export async function approveMachineAccess(services: MachineServices, clientId: 
         `the API's operator decides with "latchkey api update --audience ${audience} --machine-scope <scope>"`,
     );
   }
-  await services.db.prisma.clientMachineScope.createMany({
-    data: approvable.map((s) => ({ clientId, scopeId: s.id, approvedBy: actor })),
-    skipDuplicates: true,
-  });
+  await insertMachineApprovals(services.db.prisma, clientId, approvable.map((s) => s.id), actor);
   await services.db.notifyChange(`client:${clientId}`);
   const approved = approvable.map((s) => s.name).sort();
   services.events.emit({ type: 'client.machine_access_approved', actor, clientId, details: { audience, scopes: approved } });
@@ -106,8 +105,8 @@ export async function approveMachineAccess(services: MachineServices, clientId: 
  */
 export async function revokeMachineAccess(services: MachineServices, clientId: string, audience: string, actor = 'cli') {
   const { api } = await clientAndApi(services, clientId, audience);
-  const { count } = await services.db.prisma.clientMachineScope.deleteMany({ where: { clientId, scope: { apiId: api.id } } });
-  await services.db.sql.query(`DELETE FROM oidc_payload WHERE model = 'ClientCredentials' AND client_id = $1`, [clientId]);
+  const count = await deleteMachineApprovalsOfApi(services.db.prisma, clientId, api.id);
+  await deleteClientCredentialsOf(services.db.sql, clientId);
   await services.db.notifyChange(`client:${clientId}`);
   services.events.emit({ type: 'client.machine_access_revoked', actor, clientId, details: { audience, scopes: count } });
   return { client_id: clientId, audience, revoked: count };
@@ -120,5 +119,5 @@ export async function revokeMachineAccess(services: MachineServices, clientId: s
 export async function approveOperatorMachineScopes(services: MachineServices, clientId: string, scopes: ReadonlyArray<{ id: string; machine: boolean }>) {
   const machine = scopes.filter((s) => s.machine);
   if (!machine.length) return;
-  await services.db.prisma.clientMachineScope.createMany({ data: machine.map((s) => ({ clientId, scopeId: s.id, approvedBy: 'cli' })), skipDuplicates: true });
+  await insertMachineApprovals(services.db.prisma, clientId, machine.map((s) => s.id), 'cli');
 }

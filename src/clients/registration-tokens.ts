@@ -7,8 +7,9 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
-import { storedTokenId } from '../storage/oidc-adapter.ts';
+import { storedTokenId } from '../storage/stored-ids.ts';
 import { REGISTRATION_POLICY } from './dcr-policy.ts';
+import { giveBackRegistrationTokenUse, insertRegistrationToken } from './registration-token-queries.ts';
 import { countedUses } from './registration-decision.ts';
 
 /** A registration that fails after its policy counted a use gives the use back. */
@@ -17,9 +18,7 @@ export function giveBackFailedRegistrations(provider: Provider, services: Servic
     const iat = ctx.oidc?.entities?.InitialAccessToken as { jti: string } | undefined;
     if (!iat || !countedUses.has(ctx)) return;
     countedUses.delete(ctx);
-    services.db.sql
-      .query('UPDATE registration_token SET uses = greatest(uses - 1, 0) WHERE id = $1', [storedTokenId(iat.jti)])
-      .catch((err) => services.logger.error({ err }, 'could not give back an initial access token use'));
+    giveBackRegistrationTokenUse(services.db.sql, storedTokenId(iat.jti)).catch((err) => services.logger.error({ err }, 'could not give back an initial access token use'));
   });
 }
 
@@ -45,7 +44,7 @@ export async function createRegistrationToken(
   const value = await new IAT({ policies: [REGISTRATION_POLICY], ...(input.expiresIn ? { expiresIn: input.expiresIn } : {}) }).save();
   const id = storedTokenId(value);
   const expiresAt = input.expiresIn ? new Date(Date.now() + input.expiresIn * 1000) : null;
-  await services.db.prisma.registrationToken.create({ data: { id, ownerId, maxUses: input.maxUses ?? null, expiresAt } });
+  await insertRegistrationToken(services.db.prisma, { id, ownerId, maxUses: input.maxUses ?? null, expiresAt });
   services.events.emit({ type: 'registration.token_created', actor: 'cli', userId: ownerId ?? undefined, details: { id: id.slice(0, 12), maxUses: input.maxUses ?? null } });
   return { id: id.slice(0, 12), initial_access_token: value, expires_at: expiresAt?.toISOString() ?? null, max_uses: input.maxUses ?? null, owner: input.ownerEmail ?? null };
 }

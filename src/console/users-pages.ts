@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { deleteUser, disableUser, enableUser, resetFactors, signOutEverywhere } from '../accounts/user-admin.ts';
-import { listUsers, showUser } from '../accounts/user-queries.ts';
+import { listUsers, showUser } from '../accounts/user-directory.ts';
 import type { Services } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import { readForm } from '../http/form-body.ts';

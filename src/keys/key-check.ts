@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { ConfigError, type Config } from '../config/config.ts';
-import { secretContext } from './shared-secrets.ts';
+import { insertSecretIfAbsent, secretContext } from './shared-secrets.ts';
 import { keyContext } from './signing-keys.ts';
 import type { SqlClient } from '../storage/sql.ts';
 import { createDevelopmentKey, createEncryptor, developmentKeyFile, readDevelopmentKey, type Encryptor } from '../crypto/encryption.ts';
@@ -82,7 +82,7 @@ export async function openEncryptionKey(config: Pick<Config, 'encryptionKey' | '
  */
 export async function recordKeyCheck(opened: OpenedKey, sql: SqlClient): Promise<void> {
   const value = `${opened.fingerprint} ${opened.encryptor.encrypt(CHECK_TEXT, CHECK_NAME)}`;
-  await sql.query('INSERT INTO secret (name, value_encrypted) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [CHECK_NAME, value]);
+  await insertSecretIfAbsent(sql, CHECK_NAME, value);
   const stored = await storedCheck(sql);
   if (stored) assertOpens(opened, stored);
 }

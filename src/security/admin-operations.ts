@@ -7,7 +7,7 @@ import { parseDuration, SUSPENSION_KINDS, Suspensions } from './suspensions.ts';
 
 /**
  * The CLI's security operations (`latchkey audit`, `latchkey suspensions …`), merged into
- * src/cli/operations.ts so they run locally or through the server's control socket alike.
+ * src/admin/operation-table.ts so they run locally or through the server's control socket alike.
  */
 const text = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
 

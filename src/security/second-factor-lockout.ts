@@ -1,4 +1,5 @@
 import type { Services } from '../context.ts';
+import type { SqlClient } from '../storage/sql.ts';
 
 /**
  * Per-account limit on second-factor codes (TOTP and recovery codes), independent of IP.
@@ -96,6 +97,11 @@ export async function secondFactorLockedFor(deps: Deps, userId: string, now = ne
 
 /** An operator's unlock (`latchkey user unlock`): code checks start again from nothing. */
 export async function clearSecondFactorLocks(deps: Deps, userId: string): Promise<boolean> {
-  const { rowCount } = await deps.db.sql.query('DELETE FROM second_factor_throttle WHERE user_id = $1', [userId]);
+  return deleteSecondFactorThrottle(deps.db.sql, userId);
+}
+
+/** The user's row, in the caller's transaction when given one (account deletion); whether there was one. */
+export async function deleteSecondFactorThrottle(sql: SqlClient, userId: string): Promise<boolean> {
+  const { rowCount } = await sql.query('DELETE FROM second_factor_throttle WHERE user_id = $1', [userId]);
   return (rowCount ?? 0) > 0;
 }

@@ -89,6 +89,11 @@ export async function consumeEmailToken(tx: SqlClient, purpose: EmailTokenPurpos
   return rows[0] ? toRow(rows[0]) : undefined;
 }
 
+/** Forgets a link whose e-mail could not be sent (nothing half-done). */
+export async function deleteEmailToken(sql: SqlClient, token: string): Promise<void> {
+  await sql.query('DELETE FROM email_token WHERE id = $1', [storedTokenId(token)]);
+}
+
 /** Password reset: the account's passkey was proven on this link's page. */
 export async function recordSecondFactorProof(sql: SqlClient, tokenId: string): Promise<void> {
   await sql.query('UPDATE email_token SET second_factor_at = now() WHERE id = $1 AND used_at IS NULL', [tokenId]);

@@ -2,10 +2,12 @@ import type { Services } from '../context.ts';
 import { factorSummary, type FactorSummary } from '../accounts/factors.ts';
 import { notifyPasswordChanged } from '../accounts/password-changed-notice.ts';
 import { passwordProblem } from '../accounts/password-policy.ts';
+import { endEverySignIn } from '../accounts/sessions.ts';
+import { accountByEmail, accountById, setPasswordFromLink } from '../accounts/user-queries.ts';
 import type { MailContext } from '../mail/mailer.ts';
-import { consumeEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken, type EmailTokenRow } from './email-tokens.ts';
+import { allOrNothing } from '../storage/all-or-nothing.ts';
+import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken, recordSecondFactorProof, type EmailTokenRow } from './email-tokens.ts';
 import { linkWithToken, RESET_CHOOSE_PATH } from './links.ts';
-import { accountByEmail, accountById, allOrNothing, deleteEmailToken, endEverySignIn, setPasswordFromLink } from './queries.ts';
 import { acceptableEmail } from './signup.ts';
 
 /**
@@ -64,6 +66,11 @@ export async function resetLink(services: Pick<Services, 'db' | 'config'>, token
   if (!row || !account || account.disabled || account.email !== row.email) return undefined;
   const factors = await factorSummary(services, account);
   return { row, user: { id: account.id, email: account.email, roles: account.roles }, factors, passkeyProven: row.secondFactorAt !== null };
+}
+
+/** The account's passkey was proven on the link's page: choosing the password asks for no other factor. */
+export async function recordPasskeyProven(services: Pick<Services, 'db'>, link: ResetLink): Promise<void> {
+  await recordSecondFactorProof(services.db.sql, link.row.id);
 }
 
 /** Pure: the reason the new password is refused for this account (8 characters with a second factor, 15 without), or undefined. */

@@ -16,11 +16,10 @@ import { attemptFrom, type CredentialAttempts } from '../security/credential-att
 import { keyOf, type RateLimits } from '../security/rate-limits.ts';
 import { requestFields } from '../security/security-events.ts';
 import { normalizeEmail } from '../accounts/users.ts';
-import { recordSecondFactorProof } from './email-tokens.ts';
 import { formBinding } from './form-binding.ts';
 import { acceptInvitation, invitationLink } from './invite.ts';
 import { INVITE_PATH, RESET_CHOOSE_PATH, RESET_PATH, returnUid, SIGNUP_PATH, VERIFY_EMAIL_PATH } from './links.ts';
-import { completePasswordReset, newPasswordProblem, requestPasswordReset, resetLink, type ResetLink } from './password-reset.ts';
+import { completePasswordReset, newPasswordProblem, recordPasskeyProven, requestPasswordReset, resetLink, type ResetLink } from './password-reset.ts';
 import { confirmEmail, signUp, verificationLink } from './signup.ts';
 
 /**
@@ -312,7 +311,7 @@ export function selfServiceRoutes(services: Services, holder: ProviderHolder, cs
       services.events.emit({ type: 'password_reset.factor_failure', userId: link.user.id, details: { method: 'webauthn', reason: outcome.ok ? 'wrong_user' : outcome.reason }, ...requestFields(ctx) });
       return fail(401, outcome.ok || outcome.reason !== 'expired' ? 'This passkey or security key was not accepted.' : 'The request expired. Try again.');
     }
-    await recordSecondFactorProof(services.db.sql, link.row.id);
+    await recordPasskeyProven(services, link);
     ctx.body = { redirect: `${RESET_CHOOSE_PATH}?token=${encodeURIComponent(String(ctx.query.token))}` };
   });
 

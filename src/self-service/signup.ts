@@ -3,10 +3,11 @@ import { InputError } from '../errors.ts';
 import { passwordProblem } from '../accounts/password-policy.ts';
 import { emailSchema, normalizeEmail } from '../accounts/users.ts';
 import type { MailContext } from '../mail/mailer.ts';
+import { accountByEmail, accountById, deleteUnverifiedAccount, insertUnverifiedAccount, markVerified, replacePendingPassword } from '../accounts/user-queries.ts';
+import { allOrNothing } from '../storage/all-or-nothing.ts';
 import { storableText } from '../storage/sql.ts';
-import { consumeEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken } from './email-tokens.ts';
+import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken } from './email-tokens.ts';
 import { linkWithToken, RESET_PATH, VERIFY_EMAIL_PATH } from './links.ts';
-import { accountByEmail, accountById, allOrNothing, deleteEmailToken, deleteUnverifiedAccount, insertUnverifiedAccount, markVerified, replacePendingPassword } from './queries.ts';
 
 /**
  * Open sign-up (SIGNUP=open): an e-mail address and a password make an account that waits for

@@ -109,7 +109,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
 /**
  * The embedded database belongs to one process. A pid file in DATA_DIR makes a second
  * opener fail with a clear message instead of corrupting the data directory; local tools
- * reach a running server through its control socket instead (src/cli/control-socket.ts).
+ * reach a running server through its control socket instead (src/admin/control-socket.ts).
  */
 export class EmbeddedDatabaseBusyError extends Error {
   override name = 'EmbeddedDatabaseBusyError';

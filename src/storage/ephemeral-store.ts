@@ -3,14 +3,15 @@ import { storedTokenId } from './stored-ids.ts';
 
 /**
  * Short-lived server-side state of Latchkey's own (second-factor step pending for an
- * interaction, WebAuthn challenges, recent re-authentication on the account page), kept in
+ * interaction, WebAuthn challenges, recent re-authentication on the account page, pending
+ * authenticator-app secrets, new recovery codes waiting to be saved), kept in
  * the oidc_payload table under model names oidc-provider never uses, so the existing purge
  * job removes it when it expires. `take` is a DELETE … RETURNING: a value is used once.
  * Rows are keyed by the SHA-256 of the id (an interaction uid is a bearer value: see
  * src/storage/stored-ids.ts).
  */
 /** The statements below are fixed texts on the sign-in path: prepared once per connection (QueryOptions.prepare). */
-export type EphemeralModel = 'LatchkeyMfaPending' | 'LatchkeyWebauthnChallenge' | 'LatchkeyReauth' | 'LatchkeyTotpEnrolment';
+export type EphemeralModel = 'LatchkeyMfaPending' | 'LatchkeyWebauthnChallenge' | 'LatchkeyReauth' | 'LatchkeyTotpEnrolment' | 'LatchkeyShownRecoveryCodes';
 
 export async function putEphemeral(sql: SqlClient, model: EphemeralModel, id: string, value: object, expiresAt: Date): Promise<void> {
   await sql.query(
@@ -44,4 +45,10 @@ export async function takeEphemeral<T>(sql: SqlClient, model: EphemeralModel, id
 
 export async function deleteEphemeral(sql: SqlClient, model: EphemeralModel, id: string): Promise<void> {
   await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND id = $2', [model, storedTokenId(id)]);
+}
+
+/** Deletes the records of these ids at once (e.g. the re-authentications of sessions just ended). */
+export async function deleteEphemerals(sql: SqlClient, model: EphemeralModel, ids: string[]): Promise<void> {
+  if (!ids.length) return;
+  await sql.query('DELETE FROM oidc_payload WHERE model = $1 AND id = ANY($2::text[])', [model, ids.map(storedTokenId)]);
 }

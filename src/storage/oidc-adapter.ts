@@ -1,6 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
-import { createPayloadReads, currentRequest, forgetPrefetchedGrant, prefetchGrant, toPayload, type PayloadReads } from './payload-reads.ts';
+import { createPayloadReads, currentRequest, forgetPrefetchedGrant, toPayload, type PayloadReads } from './payload-reads.ts';
 import { createRefreshRotation, type RefreshRotation } from './refresh-rotation.ts';
 import { storableText, type SqlClient } from './sql.ts';
 import { fromStoredPayload, localReference, storedKeyOf, storedTokenId, toStoredPayload } from './stored-ids.ts';
@@ -10,14 +10,12 @@ import { fromStoredPayload, localReference, storedKeyOf, storedTokenId, toStored
  * here: these queries sit on every token request and Prisma's per-query CPU cost would
  * dominate (see docs/operations.md). One row per (model, key): the key is the SHA-256 of a
  * bearer value and the payload is stored without it (src/storage/stored-ids.ts); grants keep
- * their id.
+ * their id. What Latchkey itself reads, ends or revokes of these rows (a user's grants and
+ * sessions, a client's tokens, the purge) is in payload-queries.ts.
  */
 
 /** Models whose single use must hold across instances: consume only succeeds once. */
 const SINGLE_USE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
-
-/** Also imported from here by src/clients/registration-tokens.ts and dcr-policy.ts. */
-export { storedTokenId };
 
 /** Where DCR's Client upsert/destroy go (src/clients/dcr-client-store.ts): the client registry's tables. */
 export interface ClientWriter {
@@ -151,63 +149,4 @@ function clientAdapter(clients: ClientSource, writer?: ClientWriter): Adapter {
     findByUid: readOnly,
     findByUserCode: readOnly,
   };
-}
-
-/** Deletes rows past their expiry (kept a minute beyond `exp` for oidc-provider's clock tolerance). */
-export async function purgeExpired(sql: SqlClient): Promise<number> {
-  const { rowCount } = await sql.query("DELETE FROM oidc_payload WHERE expires_at < now() - interval '1 minute'");
-  return rowCount;
-}
-
-/** Everything issued under a grant (codes, refresh and opaque access tokens) and the grant itself, at once. */
-export async function revokeGrant(sql: SqlClient, grantId: string): Promise<void> {
-  await sql.query("DELETE FROM oidc_payload WHERE grant_id = $1 OR (model = 'Grant' AND id = $1)", [grantId]);
-}
-
-export interface StoredGrant {
-  id: string;
-  clientId: string;
-  accountId: string;
-  openidScope: string;
-  resources: Record<string, string>;
-  rejectedResources: Record<string, string>;
-  expiresAt: Date | null;
-}
-
-export async function listGrantsOfAccount(sql: SqlClient, accountId: string): Promise<StoredGrant[]> {
-  const { rows } = await sql.query<{ id: string; payload: Record<string, any> | string; expires_at: Date | null }>(
-    `SELECT id, payload, expires_at FROM oidc_payload
-     WHERE model = 'Grant' AND account_id = $1 AND (expires_at IS NULL OR expires_at > now())`,
-    [accountId],
-  );
-  return rows.map((row) => {
-    const p = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
-    return {
-      id: row.id,
-      clientId: p.clientId,
-      accountId: p.accountId,
-      openidScope: p.openid?.scope ?? '',
-      resources: p.resources ?? {},
-      rejectedResources: p.rejected?.resources ?? {},
-      expiresAt: row.expires_at,
-    };
-  });
-}
-
-/**
- * The user's newest live grant for the client (consent remembered across sessions). The row
- * is kept for this request's Grant.find of that id (src/storage/payload-reads.ts), which
- * would otherwise read it again straight after.
- */
-export async function latestGrantIdFor(sql: SqlClient, accountId: string, clientId: string): Promise<string | undefined> {
-  const { rows } = await sql.query<{ id: string; payload: AdapterPayload | string }>(
-    `SELECT id, payload FROM oidc_payload WHERE model = 'Grant' AND account_id = $1 AND client_id = $2
-       AND (expires_at IS NULL OR expires_at > now())
-     ORDER BY (payload->>'iat')::bigint DESC LIMIT 1`,
-    [accountId, clientId],
-    { prepare: true },
-  );
-  const row = rows[0];
-  if (row) prefetchGrant(row.id, toPayload(row.payload, null));
-  return row?.id;
 }

@@ -331,7 +331,7 @@ describe('migrator on PostgreSQL', { skip: PG_URL ? false : 'TEST_DATABASE_URL n
          SELECT 'u' || i, 'user' || lpad(i::text, 5, '0') || '@example.com', 'x', now() FROM generate_series(1, 20000) AS i`,
       );
       await pool.query('ANALYZE "user"');
-      // listUsers' statement (src/accounts/user-queries.ts): without the C collation on the column
+      // listUsers' statement (src/accounts/user-directory.ts): without the C collation on the column
       // (migration 20261202170100) LIKE cannot use the e-mail index here, and every user is read.
       const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN SELECT id, email FROM "user" WHERE email LIKE 'user0999%' ORDER BY email LIMIT 51`);
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');

@@ -32,18 +32,6 @@ export const LAYERS: { name: string; folders: string[] }[] = [
 /** The resource-server kit is published on its own (packages/resource-server): it imports nothing from the server. */
 const STANDALONE = new Set(['resource-server']);
 
-/**
- * Known violations, each with why it is still here. Every entry is one (file, imported folder)
- * pair: any other import against the layers fails. Remove an entry when its import is gone.
- */
-const ALLOWED: { file: string; imports: string; reason: string }[] = [
-  {
-    file: 'server.ts',
-    imports: 'cli',
-    reason: 'the server starts the control socket (cli/control-socket.ts) and answers it from the operations table the CLI also uses (cli/operations.ts); both belong below the server (the operations in the libraries or admin/, the socket server in http/ or observability/), to move once nobody is adding operations',
-  },
-];
-
 interface Import {
   file: string;
   target: string;
@@ -86,7 +74,6 @@ function allImports(): Import[] {
   );
 }
 
-const isAllowed = (i: Import) => ALLOWED.some((a) => a.file === i.file && a.imports === i.target.split(path.sep)[0]);
 const crossesFolders = (i: Import) => folderOf(path.join(srcDir, i.file)) !== i.target.split(path.sep)[0];
 const exempt = (i: Import) => i.typeOnly && i.target === 'context.ts';
 
@@ -99,7 +86,7 @@ test('every folder of src/ has a layer', () => {
 test('no import leaves src/, goes up a layer, or reaches into the standalone kit from outside the server', () => {
   const wrong: string[] = [];
   for (const i of allImports()) {
-    if (!crossesFolders(i) || exempt(i) || isAllowed(i)) continue;
+    if (!crossesFolders(i) || exempt(i)) continue;
     if (i.target.startsWith('..')) {
       wrong.push(`${i.file} imports ${i.target}, outside src/`);
       continue;
@@ -119,7 +106,7 @@ test('no import leaves src/, goes up a layer, or reaches into the standalone kit
 test('no cycle between folders', () => {
   const edges = new Map<string, Map<string, string>>();
   for (const i of allImports()) {
-    if (!crossesFolders(i) || exempt(i) || isAllowed(i) || i.target.startsWith('..')) continue;
+    if (!crossesFolders(i) || exempt(i) || i.target.startsWith('..')) continue;
     const from = folderOf(path.join(srcDir, i.file));
     const to = i.target.split(path.sep)[0];
     if (layerOf.get(from) !== layerOf.get(to)) continue;

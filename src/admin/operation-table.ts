@@ -11,12 +11,16 @@ import { disableUser } from '../accounts/user-admin.ts';
 import { inviteUser } from '../self-service/invite.ts';
 import { rotateKeys } from '../keys/key-states.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
-import { adminCliHandlers, adminCliSchemas } from '../admin/admin-cli-operations.ts';
+import { adminCliHandlers, adminCliSchemas } from './admin-cli-operations.ts';
 
 /**
- * What the `latchkey` command can do, as plain functions over validated input. The CLI runs
- * them in its own process, or — when a server already owns the embedded database — asks that
- * server to run them over its control socket. Either way the same code runs.
+ * The operation table: what the `latchkey` command can do, as plain functions over validated
+ * input (a name, its zod schema, the library call), gathered from admin-cli-operations.ts,
+ * src/clients/client-operations.ts and src/security/admin-operations.ts. The CLI runs them in
+ * its own process, or — when a server already owns the embedded database — asks that server to
+ * run them over its control socket (control-socket.ts). Either way the same code runs. It sits
+ * with the other operator surfaces (the admin API, the console) because it calls what they call,
+ * invitations (src/self-service/) included; src/cli/ builds on it from above.
  */
 const schemas = {
   'user.create': z.object({ email: z.string(), password: z.string(), roles: z.array(z.string()).default([]) }),

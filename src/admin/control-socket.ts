@@ -3,12 +3,14 @@ import http from 'node:http';
 import path from 'node:path';
 import { answerFor } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { RunOperation } from './operations.ts';
+import type { RunOperation } from './operation-table.ts';
 
 /**
  * The embedded database can be open in one process only. While the server runs, it listens on
  * a unix socket in DATA_DIR (mode 0600: only the owner of the data may use it) and runs CLI
- * operations on the CLI's behalf.
+ * operations on the CLI's behalf: an operator surface like the admin API and the console, over
+ * the same operation table (operation-table.ts). Both ends of the socket are here; the CLI's
+ * end (callControlSocket) imports nothing heavy, so `latchkey` starts fast.
  */
 export const controlSocketPath = (dataDir: string) => path.join(dataDir, 'latchkey.sock');
 
