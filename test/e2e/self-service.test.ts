@@ -480,33 +480,42 @@ describe('hostile input: a clear page, never a 5xx, nothing half-done', () => {
 describe('when the mail server is down', () => {
   test('the person is told to try again, the log and the audit trail say why (without the link), and trying again later works', async () => {
     const email = await newUser('unlucky');
-    /** The form posted while the mail server is down: 503 Service Unavailable, the one 5xx that is meant. */
-    const whileDown = async (path: string, fields: Record<string, string>) => {
-      const jar = new Jar();
-      const csrf = csrfOf((await send(path, { jar })).text);
+    /**
+     * Forms posted while the mail server is down, all at once (each waits out the server's
+     * retries): 503 Service Unavailable, the one 5xx that is meant.
+     */
+    const whileDown = async (forms: Array<[path: string, fields: Record<string, string>]>) => {
+      const opened = await Promise.all(forms.map(async ([path, fields]) => {
+        const jar = new Jar();
+        return { path, fields, jar, csrf: csrfOf((await send(path, { jar })).text) };
+      }));
       await mailbox.stop();
       try {
-        const res = await fetch(`${latchkey.issuer}${path}`, { method: 'POST', headers: { 'content-type': FORM, accept: 'text/html', cookie: jar.header() }, body: new URLSearchParams({ csrf, ...fields }).toString() });
-        return { status: res.status, text: await res.text() };
+        return await Promise.all(opened.map(async ({ path, fields, jar, csrf }) => {
+          const res = await fetch(`${latchkey.issuer}${path}`, { method: 'POST', headers: { 'content-type': FORM, accept: 'text/html', cookie: jar.header() }, body: new URLSearchParams({ csrf, ...fields }).toString() });
+          return { status: res.status, text: await res.text() };
+        }));
       } finally {
         await mailbox.start();
       }
     };
-    const failed = await whileDown('/reset-password', { email });
-    assert.equal(failed.status, 503);
-    assert.match(failed.text, /We could not send the e-mail\. Please try again/);
-    assert.match(failed.text, new RegExp(`value="${email}"`), 'the form keeps the address');
     const newcomer = unique('nobody-yet');
-    const signupFailed = await whileDown('/signup', { email: newcomer, password: 'a password that waits' });
-    assert.equal(signupFailed.status, 503);
-    assert.match(signupFailed.text, /We could not send the e-mail/);
+    const [failed, signupFailed] = await whileDown([['/reset-password', { email }], ['/signup', { email: newcomer, password: 'a password that waits' }]]);
+    assert.equal(failed!.status, 503);
+    assert.match(failed!.text, /We could not send the e-mail\. Please try again/);
+    assert.match(failed!.text, new RegExp(`value="${email}"`), 'the form keeps the address');
+    assert.equal(signupFailed!.status, 503);
+    assert.match(signupFailed!.text, /We could not send the e-mail/);
     // Nothing half-done: no account waits for a link that never went out, so signing up again is a first sign-up.
     assert.equal((await submit('/signup', { email: newcomer, password: 'a password that waits' })).status, 200);
     assert.equal((await mailbox.next(newcomer)).subject, 'Confirm your e-mail address');
 
-    const audit = await latchkey.cliJson(['audit', '--type', 'mail.failed']);
-    const events = (audit.events ?? audit) as Array<{ details: Record<string, unknown> }>;
-    const event = events.find((e) => e.details.to === email);
+    // Audit events are written in batches, shortly after: wait for this one.
+    let audit: any;
+    const event = await waitFor('the mail.failed event', async () => {
+      audit = await latchkey.cliJson(['audit', '--type', 'mail.failed']);
+      return ((audit.events ?? audit) as Array<{ details: Record<string, unknown> }>).find((e) => e.details.to === email);
+    }, { timeoutMs: 10_000, intervalMs: 250 }).catch(() => undefined);
     assert.ok(event, JSON.stringify(audit).slice(0, 500));
     assert.match(String(event!.details.reason), /ECONNECTION|ESOCKET|ECONNREFUSED/);
     assert.equal(event!.details.attempts, 3, 'tried three times');
