@@ -1,7 +1,7 @@
 import { errors as joseErrors, jwtVerify } from 'jose';
 import { invalidToken } from './access-token-error.ts';
 import { assertAsymmetric, DEFAULT_TOKEN_ALGORITHMS } from './algorithms.ts';
-import { keySetForIssuer, type KeySet } from './issuer-key-set.ts';
+import { assertJwksCooldown, DEFAULT_JWKS_COOLDOWN_SECONDS, keySetForIssuer, type KeySet } from './issuer-key-set.ts';
 import { assertNotRevoked, statusReferenceOf, type StatusListOptions } from './status-list.ts';
 import { assertTokenMeets, type TokenRequirements } from './token-requirements.ts';
 import { describeClaims, type VerifiedAccessToken } from './verified-access-token.ts';
@@ -15,6 +15,13 @@ export interface JwtVerificationOptions extends TokenRequirements {
   algorithms?: readonly string[];
   /** Seconds of clock skew tolerated for exp/nbf/iat; default 5. */
   clockToleranceSeconds?: number;
+  /**
+   * Seconds after a JWKS fetch before a token naming an unknown `kid` makes the kit fetch the
+   * JWKS again; default 30, from 1 to 600. A rotated-in key is trusted once the kit has
+   * refetched, so keep this below the issuer's KEY_PUBLISH_DELAY_SECONDS; a longer cooldown
+   * asks less of the issuer when tokens with made-up kids arrive.
+   */
+  jwksCooldownSeconds?: number;
   /**
    * Revocation feed (Token Status List). On by default for tokens that carry a `status`
    * claim: the referenced list is fetched, verified and cached (see StatusListOptions), and
@@ -52,10 +59,11 @@ function describeJoseFailure(error: unknown): string {
  */
 export async function verifyAccessToken(token: string, options: JwtVerificationOptions, keySet?: KeySet): Promise<VerifiedAccessToken> {
   const algorithms = options.algorithms ? assertAsymmetric(options.algorithms, 'verifyAccessToken') : DEFAULT_TOKEN_ALGORITHMS;
+  const jwksCooldown = options.jwksCooldownSeconds === undefined ? DEFAULT_JWKS_COOLDOWN_SECONDS : assertJwksCooldown(options.jwksCooldownSeconds);
   if (typeof token !== 'string' || !looksLikeJwt(token)) throw invalidToken('the access token is malformed');
   let keys: KeySet;
   try {
-    keys = keySet ?? (await keySetForIssuer(options.issuer));
+    keys = keySet ?? (await keySetForIssuer(options.issuer, jwksCooldown));
   } catch {
     throw invalidToken('the access token cannot be checked right now');
   }
