@@ -55,7 +55,9 @@ async function signedInTokens(client: { client_id: string; client_secret: string
 
 before(async () => {
   app = await startAppServer();
-  latchkey = await startLatchkey({ ADMIN_API_TOKEN: ADMIN_TOKEN, MFA_REQUIRED: 'none' });
+  // CLIENT_APPROVAL=manual holds back only clients developers register (DCR, portal), never an
+  // operator's `client create`: one server serves both describes.
+  latchkey = await startLatchkey({ ADMIN_API_TOKEN: ADMIN_TOKEN, MFA_REQUIRED: 'none', CLIENT_APPROVAL: 'manual' });
   browser = await launchBrowser();
   rs = await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read', '--machine-scope', 'ledger:read', '--token-format', 'opaque']);
 });
@@ -107,7 +109,7 @@ describe('latchkey client …', () => {
     // Issuance counts are written in batches every few seconds (src/clients/usage.ts).
     let details = await (await admin(`/${client.client_id}`)).json();
     for (const deadline = Date.now() + 10_000; details.activity.tokensIssued < 2 && Date.now() < deadline; ) {
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 100));
       details = await (await admin(`/${client.client_id}`)).json();
     }
     assert.ok(details.activity.tokensIssued >= 2);
@@ -142,27 +144,21 @@ describe('latchkey client …', () => {
 
 describe('CLIENT_APPROVAL=manual', () => {
   test('a DCR client waits for approval, then works', async () => {
-    const manual = await startLatchkey({ CLIENT_APPROVAL: 'manual' });
-    try {
-      await manual.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read', '--machine-scope', 'ledger:read']);
-      const { initial_access_token: iat } = await manual.cliJson(['registration-token', 'create']);
-      const res = await fetch(`${manual.issuer}/reg`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${iat}` },
-        body: JSON.stringify({ client_name: 'Cron', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], scope: 'ledger:read' }),
-      });
-      assert.equal(res.status, 201);
-      const client = await res.json();
-      assert.equal((await manual.cliJson(['client', 'show', client.client_id])).status, 'pending_approval');
-      // Its owner can still read it through RFC 7592 while it waits.
-      assert.equal((await fetch(client.registration_client_uri, { headers: { authorization: `Bearer ${client.registration_access_token}` } })).status, 200);
-      const config = await oidc.discovery(new URL(manual.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
-      await assert.rejects(oidc.clientCredentialsGrant(config, { resource: API }), (e) => oauthErrorOf(e).error === 'invalid_client' && /approval/.test(oauthErrorOf(e).error_description ?? ''));
-      await manual.cliJson(['client', 'approve', client.client_id]);
-      await manual.cliJson(['client', 'approve-machine-access', client.client_id, '--api', API]);
-      assert.ok((await oidc.clientCredentialsGrant(config, { resource: API })).access_token);
-    } finally {
-      await manual.stop();
-    }
+    const { initial_access_token: iat } = await latchkey.cliJson(['registration-token', 'create']);
+    const res = await fetch(`${latchkey.issuer}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${iat}` },
+      body: JSON.stringify({ client_name: 'Cron', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], scope: 'ledger:read' }),
+    });
+    assert.equal(res.status, 201);
+    const client = await res.json();
+    assert.equal((await latchkey.cliJson(['client', 'show', client.client_id])).status, 'pending_approval');
+    // Its owner can still read it through RFC 7592 while it waits.
+    assert.equal((await fetch(client.registration_client_uri, { headers: { authorization: `Bearer ${client.registration_access_token}` } })).status, 200);
+    const config = await oidc.discovery(new URL(latchkey.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    await assert.rejects(oidc.clientCredentialsGrant(config, { resource: API }), (e) => oauthErrorOf(e).error === 'invalid_client' && /approval/.test(oauthErrorOf(e).error_description ?? ''));
+    await latchkey.cliJson(['client', 'approve', client.client_id]);
+    await latchkey.cliJson(['client', 'approve-machine-access', client.client_id, '--api', API]);
+    assert.ok((await oidc.clientCredentialsGrant(config, { resource: API })).access_token);
   });
 });
