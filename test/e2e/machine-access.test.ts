@@ -21,6 +21,8 @@ const PAYROLL = 'https://payroll.example.com/api';
 const NOTES = 'https://notes.example.com/api';
 import { TEST_PASSWORD as password } from '../support/users.ts';
 let latchkey: Latchkey;
+/** One Chromium for the file; each browser test has a context of its own. */
+let browser: Browser;
 let notesCredentials: { introspection_client_id: string; introspection_client_secret: string };
 
 interface Credentials {
@@ -60,11 +62,15 @@ async function registerViaDcr(body: Record<string, unknown>): Promise<Credential
 
 before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none', RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
+  browser = await launchBrowser();
   await latchkey.cliJson(['api', 'create', '--name', 'Payroll', '--audience', PAYROLL, '--scope', 'payroll:read=read', '--scope', 'payroll:write=write']);
   notesCredentials = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
   await latchkey.cliJson(['user', 'create', '--email', 'mallory@example.com', '--password-stdin', '--role', 'developer'], { stdin: password });
 });
-after(async () => latchkey?.stop());
+after(async () => {
+  await browser?.close();
+  await latchkey?.stop();
+});
 
 describe('a developer cannot give itself machine access', () => {
   let dcrApp: Credentials;
@@ -141,12 +147,9 @@ describe('a developer cannot give itself machine access', () => {
 });
 
 describe('the portal', () => {
-  let browser: Browser;
   before(async () => {
-    browser = await launchBrowser();
     await latchkey.cliJson(['api', 'update', '--audience', NOTES, '--machine-scope', 'notes:read']);
   });
-  after(async () => browser?.close());
 
   test('a service app registered in the portal gets no machine token until approved; the app page shows "pending"', async () => {
     const context = await browser.newContext();
@@ -202,12 +205,10 @@ describe('operator-created clients', () => {
 });
 
 describe('examples/notes-api: notes belong to the token subject', () => {
-  let browser: Browser;
   let appServer: Awaited<ReturnType<typeof startAppServer>>;
   let notesApi: Awaited<ReturnType<typeof startNotesApi>>;
   let machineNotesApi: Awaited<ReturnType<typeof startNotesApi>>;
   before(async () => {
-    browser = await launchBrowser();
     appServer = await startAppServer();
     // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
     const introspection = { clientId: notesCredentials.introspection_client_id, clientSecret: notesCredentials.introspection_client_secret };
@@ -215,7 +216,6 @@ describe('examples/notes-api: notes belong to the token subject', () => {
     machineNotesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true, introspection });
   });
   after(async () => {
-    await browser?.close();
     await appServer?.close();
     await notesApi?.close();
     await machineNotesApi?.close();
