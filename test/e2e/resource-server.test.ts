@@ -55,13 +55,15 @@ async function expectRefusal(response: Response, status: number, challenge: RegE
 
 before(async () => {
   latchkey = await startLatchkey();
-  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read', '--machine-scope', 'notes:write']);
-  assert.ok(notes.introspection_client_id && notes.introspection_client_secret, 'api create returns introspection credentials');
-  await latchkey.cliJson(['api', 'create', '--name', 'Other', '--audience', OTHER, '--scope', 'other:read=read', '--machine-scope', 'other:read']);
-  const opaque = await latchkey.cliJson([
-    'api', 'create', '--name', 'Opaque notes', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read', '--scope', 'onotes:write=write',
-    '--machine-scope', 'onotes:read', '--machine-scope', 'onotes:write',
+  const [notes, , opaque] = await Promise.all([
+    latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read', '--machine-scope', 'notes:write']),
+    latchkey.cliJson(['api', 'create', '--name', 'Other', '--audience', OTHER, '--scope', 'other:read=read', '--machine-scope', 'other:read']),
+    latchkey.cliJson([
+      'api', 'create', '--name', 'Opaque notes', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read', '--scope', 'onotes:write=write',
+      '--machine-scope', 'onotes:read', '--machine-scope', 'onotes:write',
+    ]),
   ]);
+  assert.ok(notes.introspection_client_id && notes.introspection_client_secret, 'api create returns introspection credentials');
   // These tests check tokens with machine (client_credentials) tokens: the example API accepts them only when told to.
   // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
   const introspection = { clientId: notes.introspection_client_id, clientSecret: notes.introspection_client_secret };
@@ -74,10 +76,12 @@ before(async () => {
     writeScope: 'onotes:write',
     introspection: { clientId: opaque.introspection_client_id, clientSecret: opaque.introspection_client_secret, cacheSeconds: 1 },
   });
-  configs.reader = await service('Reader', 'notes:read');
-  configs.writer = await service('Writer', 'notes:read notes:write');
-  configs.other = await service('Other caller', 'other:read');
-  configs.opaque = await service('Opaque caller', 'onotes:read onotes:write');
+  [configs.reader, configs.writer, configs.other, configs.opaque] = await Promise.all([
+    service('Reader', 'notes:read'),
+    service('Writer', 'notes:read notes:write'),
+    service('Other caller', 'other:read'),
+    service('Opaque caller', 'onotes:read onotes:write'),
+  ]);
 });
 
 after(async () => {
