@@ -63,9 +63,8 @@ before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
   browser = await launchBrowser();
   await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', API, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
-  for (const [email, roles] of [['a@example.com', ['--role', 'developer']], ['b@example.com', ['--role', 'developer']], ['user@example.com', []]] as const) {
-    await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles], { stdin: password });
-  }
+  const users = [['a@example.com', ['--role', 'developer']], ['b@example.com', ['--role', 'developer']], ['user@example.com', []]] as const;
+  await Promise.all(users.map(([email, roles]) => latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles], { stdin: password })));
   ({ context: devA, page: pageA } = await signIn('a@example.com'));
 });
 after(async () => {
@@ -124,7 +123,7 @@ describe('developer portal', () => {
     assert.ok(tokens.access_token && tokens.refresh_token);
     // Issuance counts are written in batches every few seconds (src/clients/usage.ts).
     let issued = '';
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
       await pageA.goto(`${latchkey.issuer}/developer/apps/${encodeURIComponent(web.clientId)}`);
       issued = await pageA.locator('#tokens-issued').innerText();
       if (issued === '1') break;
