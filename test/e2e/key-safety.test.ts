@@ -176,6 +176,10 @@ describe('a rotated-in key is published before it signs', () => {
     for (const kid of rotation.added) assert.ok(published.includes(kid), 'the new keys are published at once');
     assert.ok(published.includes(first.accessKid) && published.includes(first.idKid), 'the old keys too');
 
+    const rotated = await freshTokens();
+    assert.equal(rotated.accessKid, first.accessKid, 'the instance that rotated still signs access tokens with the old key');
+    assert.equal(rotated.idKid, first.idKid, 'and ID tokens');
+    await verify(rotated.accessToken);
     // An instance (re)started between the rotation and the activation learns the activation time from the database.
     await latchkey.restart();
     let checkedAfterRestart = false;
