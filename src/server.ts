@@ -16,7 +16,7 @@ import { errorHandler } from './http/error-handler.ts';
 import { edgeInput } from './http/edge-input.ts';
 import { RouteTable, routesOfRouter } from './http/route-table.ts';
 import { securityHeaders } from './http/security-headers.ts';
-import { purgeEmailTokens } from './self-service/email-tokens.ts';
+import { purgeEmailTokens } from './accounts/email-token-queries.ts';
 import { selfServiceRoutes } from './self-service/routes.ts';
 import { interactionRoutes } from './interactions/router.ts';
 import { deleteRetiredKeys } from './keys/signing-keys.ts';

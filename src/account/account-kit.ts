@@ -8,7 +8,7 @@ import { signedInUser } from '../oidc/first-party-session.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import type { CredentialAttempts } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
-import { reauthMethods, reauthSatisfies, type ReauthNeed } from './reauth.ts';
+import { reauthMethods, reauthSatisfies, type ReauthNeed } from '../accounts/reauthentication.ts';
 import { readJson } from '../http/json-body.ts';
 
 /**

@@ -6,7 +6,8 @@ import type { AccountKit } from './account-kit.ts';
 
 /**
  * "Delete my account": a page that says what will happen, a confirmation as strong as a
- * sign-in (src/account/reauth.ts, `strong`), and a checkbox; then src/accounts/delete-account.ts.
+ * sign-in (src/accounts/reauthentication.ts, `strong`), and a checkbox; then
+ * src/accounts/delete-account.ts.
  */
 export function deleteRoutes(router: Router, kit: AccountKit) {
   router.get('/delete', async (ctx) => {

@@ -11,11 +11,11 @@ import type { AccountKit, SignedIn } from './account-kit.ts';
 
 /**
  * "Change e-mail" (src/accounts/email-change.ts): a confirmation as strong as a sign-in
- * (src/account/reauth.ts, `strong`), the new address, a link to it. The link is followed in a
- * browser signed in to the same account: a visitor who is not signed in signs in first and comes
- * back to it; someone signed in to another account is told so and nothing changes. Opening the
- * link shows a button; only pressing it (a POST with the session's CSRF token) changes the
- * address, so a mail scanner that opens every link changes nothing.
+ * (src/accounts/reauthentication.ts, `strong`), the new address, a link to it. The link is
+ * followed in a browser signed in to the same account: a visitor who is not signed in signs in
+ * first and comes back to it; someone signed in to another account is told so and nothing
+ * changes. Opening the link shows a button; only pressing it (a POST with the session's CSRF
+ * token) changes the address, so a mail scanner that opens every link changes nothing.
  *
  * The page never says whether another account uses the new address ("we sent a link" either
  * way), and shows no pending change: a pending change exists only for an address not in use.

@@ -8,13 +8,14 @@ import { finishRegistration, registrationOptions, removePasskey } from '../accou
 import type { User } from '../accounts/users.ts';
 import { readForm } from '../http/form-body.ts';
 import type { AccountKit } from './account-kit.ts';
-import { reauthMethods } from './reauth.ts';
+import { reauthMethods } from '../accounts/reauthentication.ts';
 import { createRecoveryCodes } from './recovery-code-routes.ts';
 
 /**
  * Sign-in methods on the account page: authenticator app, passkeys and security keys. Every
- * change asks the user to confirm it is them first (src/account/reauth.ts, any one method). The
- * first second factor of any kind comes with recovery codes, shown on /account/recovery-codes.
+ * change asks the user to confirm it is them first (src/accounts/reauthentication.ts, any one
+ * method). The first second factor of any kind comes with recovery codes, shown on
+ * /account/recovery-codes.
  */
 
 /**

@@ -11,8 +11,8 @@ import type { AccountKit, SignedIn } from './account-kit.ts';
 
 /**
  * "Change password": the current password and, when one is enrolled, a second factor first
- * (src/account/reauth.ts, `password`); then the new password twice, under the password policy
- * (src/accounts/password-policy.ts). Every other session of the user is signed out: whoever
+ * (src/accounts/reauthentication.ts, `password`); then the new password twice, under the
+ * password policy (src/accounts/password-policy.ts). Every other session of the user is signed out: whoever
  * knew the old password and signed in with it is put out. The owner is told by e-mail (a failed
  * send is logged and audited, and the password stays changed: the event says `notified: false`).
  */

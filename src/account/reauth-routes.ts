@@ -6,15 +6,22 @@ import { attemptFrom } from '../security/credential-attempts.ts';
 import { describeWait } from '../accounts/second-factor-policy.ts';
 import type { AccountKit, SignedIn } from './account-kit.ts';
 import { checkCode, checkPassword, type CheckResult } from './credential-checks.ts';
-import { recordReauth, reauthReturnPath, type ReauthMethod, type ReauthNeed } from './reauth.ts';
+import { recordReauth, type ReauthMethod, type ReauthNeed } from '../accounts/reauthentication.ts';
 
 /**
  * "Confirm it is you" on the account page, by password, a code from the authenticator app, or
- * a passkey / security key (src/account/reauth.ts says what each change needs). The form is
- * offered where it is needed (inline on the account page, on the delete and password pages),
- * and comes back to the page it was sent from.
+ * a passkey / security key (src/accounts/reauthentication.ts says what each change needs). The
+ * form is offered where it is needed (inline on the account page, on the delete and password
+ * pages), and comes back to the page it was sent from.
  */
 const NEEDS: ReadonlySet<string> = new Set(['any', 'strong', 'password']);
+
+/** The pages re-authentication may return to (never a URL taken from the request as is). */
+const RETURN_PATHS = new Set(['/account', '/account/password', '/account/email', '/account/delete', '/account/recovery-codes', '/account/data']);
+
+function reauthReturnPath(value: string | null | undefined): string {
+  return value && RETURN_PATHS.has(value) ? value : '/account';
+}
 
 export function reauthRoutes(router: Router, kit: AccountKit) {
   const showAgain = async (ctx: Context, signedIn: SignedIn, form: URLSearchParams, result: Exclude<CheckResult, { ok: true }>) => {

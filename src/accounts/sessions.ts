@@ -90,7 +90,7 @@ async function deleteSessions(sql: SqlClient, userId: string, exceptUid?: string
   });
 }
 
-/** A recent re-authentication (src/account/reauth.ts) belongs to its session and ends with it. */
+/** A recent re-authentication (src/accounts/reauthentication.ts) belongs to its session and ends with it. */
 const forgetReauthentications = (sql: SqlClient, uids: string[]) => deleteEphemerals(sql, 'LatchkeyReauth', uids);
 
 /** "Last seen" of the session this request uses moves on (the account page was opened). */

@@ -5,9 +5,9 @@ import type { SqlClient } from '../storage/sql.ts';
 /**
  * The `user` table: every statement that changes a user row, and the reads the writers need.
  * The libraries decide (users.ts, user-password.ts, user-admin.ts, email-change.ts,
- * delete-account.ts, and sign-up, invitation and password reset in src/self-service/). Functions
- * that take a SqlClient run in the caller's transaction when given one; the plain writes
- * outside any transaction go through Prisma.
+ * delete-account.ts, signup.ts, invitations.ts and password-reset.ts). Functions that take a
+ * SqlClient run in the caller's transaction when given one; the plain writes outside any
+ * transaction go through Prisma.
  */
 export interface AccountRow {
   id: string;

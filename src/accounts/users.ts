@@ -67,7 +67,7 @@ export async function verifyPasswordSignIn(
   const email = normalizeEmail(emailInput);
   const row = email.length <= 254 && storableText(email) ? await findSignInRow(services, email) : undefined;
   const ok = await services.passwords.verify(row?.password_hash, password);
-  // An account made by sign-up or invitation signs in once its owner has proven the address (src/self-service/).
+  // An account made by sign-up or invitation signs in once its owner has proven the address (signup.ts, invitations.ts).
   if (!ok || !row || row.disabled_at || !row.email_verified) return undefined;
   if (services.passwords.needsRehash(row.password_hash)) {
     // Parameters were raised since this hash was made: upgrade it now that we know the password.

@@ -8,7 +8,7 @@ import type { ValidateClientMetadata } from '../clients/client-registry.ts';
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
 import { disableUser } from '../accounts/user-admin.ts';
-import { inviteUser } from '../self-service/invite.ts';
+import { inviteUser } from '../accounts/invitations.ts';
 import { rotateKeys } from '../keys/key-states.ts';
 import { securityOperationHandlers, securitySchemas } from '../security/admin-operations.ts';
 import { adminCliHandlers, adminCliSchemas } from './admin-cli-operations.ts';
@@ -20,7 +20,7 @@ import { adminCliHandlers, adminCliSchemas } from './admin-cli-operations.ts';
  * its own process, or — when a server already owns the embedded database — asks that server to
  * run them over its control socket (control-socket.ts). Either way the same code runs. It sits
  * with the other operator surfaces (the admin API, the console) because it calls what they call,
- * invitations (src/self-service/) included; src/cli/ builds on it from above.
+ * invitations (src/accounts/invitations.ts) included; src/cli/ builds on it from above.
  */
 const schemas = {
   'user.create': z.object({ email: z.string(), password: z.string(), roles: z.array(z.string()).default([]) }),

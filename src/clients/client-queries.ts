@@ -59,7 +59,7 @@ export function deleteClientScopes(prisma: Prisma, clientId: string) {
   return prisma.clientScope.deleteMany({ where: { clientId } });
 }
 
-/** Machine approvals of scopes other than `keptScopeIds` (the client no longer asks for them). */
+/** Machine approvals of scopes other than `keptScopeIds` (which client-rules.ts machineApprovalsKept decides). */
 export function deleteMachineApprovalsOutside(prisma: Prisma, clientId: string, keptScopeIds: readonly string[]) {
   return prisma.clientMachineScope.deleteMany({ where: { clientId, scopeId: { notIn: [...keptScopeIds] } } });
 }

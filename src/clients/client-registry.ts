@@ -5,16 +5,18 @@ import {
   CLIENT_TYPES,
   clientMetadataProblem,
   LIMITS,
+  machineApprovalsKept,
   metadataForType,
   newClientId,
   OIDC_SCOPES,
   SIGNED_REQUEST_FIELDS,
   splitScope,
+  usesClientCredentials,
   type ClientType,
 } from './client-rules.ts';
 import { deleteClientRow, deleteClientScopes, deleteMachineApprovalsOutside, insertClient, updateClientRow } from './client-queries.ts';
 import { previousSecretContext, secretContext } from './client-store.ts';
-import { approveOperatorMachineScopes, machineAccessStatus, usesClientCredentials, type MachineAccessStatus } from './machine-access.ts';
+import { approveOperatorMachineScopes, machineAccessStatus, type MachineAccessStatus } from './machine-access.ts';
 import { deleteEverythingOfClient } from '../storage/payload-queries.ts';
 
 export { CLIENT_TYPES, metadataForType, OIDC_SCOPES, type ClientType };
@@ -188,8 +190,7 @@ export async function updateClient(
   const scopeIds = apiScopes.map((s) => s.id);
   await prisma.$transaction([
     deleteClientScopes(prisma, clientId),
-    // A scope dropped from the app loses its machine approval: asking for it again needs a new one.
-    deleteMachineApprovalsOutside(prisma, clientId, scopeIds),
+    deleteMachineApprovalsOutside(prisma, clientId, machineApprovalsKept(metadata, scopeIds)),
     updateClientRow(prisma, clientId, { name: candidate.client_name as string, description: input.description?.trim() ?? '', metadata }, scopeIds),
   ]);
   await services.db.notifyChange(`client:${clientId}`);

@@ -197,6 +197,24 @@ export function subjectMetadataFor(md: Record<string, unknown>, firstParty: bool
   return { subject_type: 'pairwise', ...(hosts.size > 1 ? { sector_identifier_uri: standInSectorUri(String(md.client_id)) } : {}) };
 }
 
+/** Whether a client's metadata lets it use the client_credentials grant at all (machine access applies). */
+export const usesClientCredentials = (metadata: Record<string, unknown>): boolean =>
+  Array.isArray(metadata.grant_types) && metadata.grant_types.includes('client_credentials');
+
+/**
+ * The machine approvals (client_machine_scope) that survive a change of the app, whichever way it
+ * changes (a portal edit, an RFC 7592 update): an operator approved scopes the app asked for, for
+ * a client_credentials app. So a scope the app no longer asks for loses its approval, and every
+ * scope does when the app stops using client_credentials; asking again waits for a new approval.
+ * Kept, a dropped approval would show nowhere (`client show` lists neither approved nor pending
+ * for a scope the app does not ask for, nor machine access at all for an app without the grant),
+ * and come back unseen when the app asks again: a developer could drop a scope while an
+ * operator reviews the app, then re-add it with the old approval. Returns the scope ids to keep.
+ */
+export function machineApprovalsKept(metadata: Record<string, unknown>, askedScopeIds: readonly string[]): readonly string[] {
+  return usesClientCredentials(metadata) ? askedScopeIds : [];
+}
+
 /** Splits a scope string into the OpenID scopes oidc-provider knows and API scopes (enforced by Latchkey). */
 export const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access']);
 

@@ -5,12 +5,14 @@
  *   - the client asks for the scope (its registered scopes: CLI, portal or DCR),
  *   - an operator approved that scope for this client (`latchkey client approve-machine-access`).
  * A developer can ask (portal, DCR) but never approve; until an operator does, the access is
- * "pending" and the token endpoint answers invalid_scope.
+ * "pending" and the token endpoint answers invalid_scope. What an approval outlives when the app
+ * changes is one rule for every path: client-rules.ts machineApprovalsKept.
  */
 import type { Services } from '../context.ts';
 import { InputError, NotFoundError } from '../errors.ts';
 import { deleteClientCredentialsOf } from '../storage/payload-queries.ts';
 import { deleteMachineApprovalsOfApi, insertMachineApprovals } from './client-queries.ts';
+import { usesClientCredentials } from './client-rules.ts';
 
 /**
  * What machine access needs to know of an API (an ApiInfo of apis/api-store.ts fits). Declared
@@ -26,10 +28,6 @@ export interface MachineAccessHolder {
   allowedScopes: ReadonlySet<string>;
   approvedMachineScopes: ReadonlySet<string>;
 }
-
-/** Whether a client's metadata lets it use the client_credentials grant at all. */
-export const usesClientCredentials = (metadata: Record<string, unknown>): boolean =>
-  Array.isArray(metadata.grant_types) && metadata.grant_types.includes('client_credentials');
 
 /** The scopes of `api` a client_credentials token for this client may carry: offered ∧ asked for ∧ approved. */
 export function grantableMachineScopes(api: ApiOffer, client: MachineAccessHolder): string[] {

@@ -4,7 +4,7 @@ import type { SignedInUser } from '../accounts/users.ts';
 import type { Services } from '../context.ts';
 import { finishSignIn } from './finish-sign-in.ts';
 import type { Interaction } from './interaction-deps.ts';
-import { savePending } from './pending-second-factor.ts';
+import { savePending } from '../accounts/pending-second-factor.ts';
 import { appWantsMfa } from '../oidc/step-up.ts';
 
 /**

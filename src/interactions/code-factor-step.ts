@@ -5,7 +5,7 @@ import { attemptFrom } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
 import { finishSignIn } from './finish-sign-in.ts';
 import { interactionState, type InteractionDeps } from './interaction-deps.ts';
-import { savePending, uniqueAmr, type Pending } from './pending-second-factor.ts';
+import { savePending, uniqueAmr, type Pending } from '../accounts/pending-second-factor.ts';
 import { renderSecondFactorPage } from './second-factor-page.ts';
 
 type CodeMethod = 'totp' | 'recovery_code';

@@ -4,7 +4,7 @@ import type { Services } from '../context.ts';
 import { requestFields } from '../security/security-events.ts';
 import type { Interaction } from './interaction-deps.ts';
 import { saveInteractionResult, seeOther } from './interaction-result.ts';
-import { clearPending } from './pending-second-factor.ts';
+import { clearPending } from '../accounts/pending-second-factor.ts';
 
 /**
  * Resolves the login prompt. The interaction loaded at the start of the request receives the

@@ -3,7 +3,7 @@ import type { Services } from '../context.ts';
 import type { ProviderHolder } from '../oidc/provider-holder.ts';
 import type { CredentialAttempts } from '../security/credential-attempts.ts';
 import type { ClientViews } from './client-view.ts';
-import type { Pending } from './pending-second-factor.ts';
+import type { Pending } from '../accounts/pending-second-factor.ts';
 
 /** An interaction as oidc-provider loads it (interactionDetails). */
 export type Interaction = Awaited<ReturnType<ProviderHolder['current']['interactionDetails']>>;
@@ -20,7 +20,7 @@ export interface InteractionDeps {
 /**
  * What the shared middleware leaves on ctx.state for the action (as oidc-provider's ctx.oidc):
  * the interaction (load-interaction.ts), the parsed body (request-bodies.ts) and the pending
- * second-factor record (pending-second-factor.ts).
+ * second-factor record (pending-guards.ts).
  */
 export interface InteractionState {
   interaction: Interaction;

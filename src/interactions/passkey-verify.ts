@@ -7,7 +7,7 @@ import { attemptFrom } from '../security/credential-attempts.ts';
 import { requestFields } from '../security/security-events.ts';
 import { finishSignIn } from './finish-sign-in.ts';
 import { interactionState, type InteractionDeps } from './interaction-deps.ts';
-import { savePending, uniqueAmr } from './pending-second-factor.ts';
+import { savePending, uniqueAmr } from '../accounts/pending-second-factor.ts';
 
 /**
  * POST /interaction/:uid/webauthn/verify: the browser's WebAuthn answer to passkey-options.ts —

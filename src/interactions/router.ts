@@ -12,7 +12,7 @@ import { expiredInteractionPage, loadInteraction } from './load-interaction.ts';
 import { passkeyOptions } from './passkey-options.ts';
 import { passkeyVerify } from './passkey-verify.ts';
 import { passwordLogin } from './password-login.ts';
-import { loginPromptWithPending, requirePendingStage } from './pending-second-factor.ts';
+import { loginPromptWithPending, requirePendingStage } from './pending-guards.ts';
 import { recoveryCodeStep } from './recovery-code-step.ts';
 import { readFormBody, readJsonBody } from './request-bodies.ts';
 import { showInteraction } from './show-interaction.ts';

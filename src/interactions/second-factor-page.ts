@@ -9,7 +9,7 @@ import { csrfToken } from '../http/csrf.ts';
 import { sendPage, sendRefusalPage } from '../http/html-page.ts';
 import { requestFields } from '../security/security-events.ts';
 import type { Interaction, InteractionDeps } from './interaction-deps.ts';
-import { clearPending, enrolmentOwner, savePending, type Pending } from './pending-second-factor.ts';
+import { clearPending, enrolmentOwner, savePending, type Pending } from '../accounts/pending-second-factor.ts';
 
 /** Renders the page for the pending record's stage: prove a factor, enrol one, or done. */
 export async function renderSecondFactorPage(

@@ -7,7 +7,7 @@ import { apisOfRequest } from './apis-of-request.ts';
 import type { ClientView } from './client-view.ts';
 import { describeIdentityScopes } from '../apis/consent-model.ts';
 import { interactionState, type Interaction, type InteractionDeps } from './interaction-deps.ts';
-import { loadPending, savePending, type Pending } from './pending-second-factor.ts';
+import { loadPending, savePending, type Pending } from '../accounts/pending-second-factor.ts';
 import { renderSecondFactorPage } from './second-factor-page.ts';
 import { STEP_UP_REASON } from '../oidc/step-up.ts';
 import { selfServiceLinks } from '../self-service/links.ts';

@@ -3,7 +3,7 @@ import { normalizeTotpCode } from '../accounts/second-factor-policy.ts';
 import { confirmTotpEnrolment } from '../accounts/totp.ts';
 import { requestFields } from '../security/security-events.ts';
 import { interactionState, type InteractionDeps } from './interaction-deps.ts';
-import { enrolmentOwner, savePending, uniqueAmr } from './pending-second-factor.ts';
+import { enrolmentOwner, savePending, uniqueAmr } from '../accounts/pending-second-factor.ts';
 import { renderSecondFactorPage } from './second-factor-page.ts';
 
 /**

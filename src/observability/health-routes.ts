@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Services } from '../context.ts';
 import { bearerToken, constantTimeEqual } from '../crypto/constant-time.ts';
-import { migrationStatus } from '../storage/migrator.ts';
+import { databaseReadiness } from '../readiness/database-readiness.ts';
 import type { Metrics } from './metrics.ts';
 
 /**
@@ -11,7 +11,7 @@ import type { Metrics } from './metrics.ts';
  * is and which migrations are pending is told only to a holder of the metrics token.
  */
 export function healthRoutes(services: Pick<Services, 'config' | 'db' | 'logger'>, metrics: Metrics): Router {
-  const { config, db, logger } = services;
+  const { config, logger } = services;
   const router = new Router({ sensitive: true });
   const metricsToken = config.security.metricsToken;
   const hasMetricsToken = (ctx: Context) => Boolean(metricsToken && constantTimeEqual(bearerToken(ctx.get('authorization')) ?? '', metricsToken));
@@ -24,22 +24,18 @@ export function healthRoutes(services: Pick<Services, 'config' | 'db' | 'logger'
   router.get('/readyz', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const detailed = hasMetricsToken(ctx);
-    try {
-      const status = await Promise.race([
-        migrationStatus(db.sql),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('database timeout')), 3000).unref()),
-      ]);
-      if (status.pending.length) {
-        ctx.status = 503;
-        ctx.body = detailed ? { status: 'unavailable', reason: 'migrations pending', pending: status.pending } : { status: 'unavailable' };
-        return;
-      }
-      ctx.body = detailed ? { status: 'ready', database: db.kind } : { status: 'ready' };
-    } catch (err) {
-      logger.warn({ err, requestId: ctx.state.requestId }, 'readiness check failed');
-      ctx.status = 503;
-      ctx.body = detailed ? { status: 'unavailable', reason: 'database unreachable' } : { status: 'unavailable' };
+    const readiness = await databaseReadiness(services);
+    if (readiness.ready) {
+      ctx.body = detailed ? { status: 'ready', database: readiness.database } : { status: 'ready' };
+      return;
     }
+    if (readiness.reason === 'database unreachable') logger.warn({ err: readiness.error, requestId: ctx.state.requestId }, 'readiness check failed');
+    ctx.status = 503;
+    ctx.body = !detailed
+      ? { status: 'unavailable' }
+      : readiness.reason === 'migrations pending'
+        ? { status: 'unavailable', reason: readiness.reason, pending: readiness.pending }
+        : { status: 'unavailable', reason: readiness.reason };
   });
 
   router.get('/metrics', async (ctx) => {

@@ -1,19 +1,6 @@
 import type { Config } from '../config/config.ts';
 
 /**
- * The addresses the self-service pages and e-mails use. The token travels in the query of the
- * link (the request log records route patterns, never URLs: src/observability/request-log.ts;
- * pages send no Referer: views/layout.eta).
- */
-export const SIGNUP_PATH = '/signup';
-export const VERIFY_EMAIL_PATH = '/signup/verify';
-export const INVITE_PATH = '/invite';
-export const RESET_PATH = '/reset-password';
-export const RESET_CHOOSE_PATH = '/reset-password/choose';
-
-export const linkWithToken = (config: Pick<Config, 'issuer'>, path: string, token: string) => `${config.issuer}${path}?token=${token}`;
-
-/**
  * Pure: the interaction uid a page may send the user back to, or undefined. Only the uid is
  * taken from the request, and only in the shape oidc-provider gives uids: the path back is
  * always built here (`/interaction/<uid>`), so no request can make it point anywhere else.

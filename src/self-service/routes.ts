@@ -16,20 +16,21 @@ import { attemptFrom, type CredentialAttempts } from '../security/credential-att
 import { keyOf, type RateLimits } from '../security/rate-limits.ts';
 import { requestFields } from '../security/security-events.ts';
 import { normalizeEmail } from '../accounts/users.ts';
+import { INVITE_PATH, RESET_CHOOSE_PATH, RESET_PATH, SIGNUP_PATH, VERIFY_EMAIL_PATH } from '../accounts/emailed-links.ts';
+import { acceptInvitation, invitationLink } from '../accounts/invitations.ts';
+import { completePasswordReset, newPasswordProblem, recordPasskeyProven, requestPasswordReset, resetLink, type ResetLink } from '../accounts/password-reset.ts';
+import { confirmEmail, signUp, verificationLink } from '../accounts/signup.ts';
 import { formBinding } from './form-binding.ts';
-import { acceptInvitation, invitationLink } from './invite.ts';
-import { INVITE_PATH, RESET_CHOOSE_PATH, RESET_PATH, returnUid, SIGNUP_PATH, VERIFY_EMAIL_PATH } from './links.ts';
-import { completePasswordReset, newPasswordProblem, recordPasskeyProven, requestPasswordReset, resetLink, type ResetLink } from './password-reset.ts';
-import { confirmEmail, signUp, verificationLink } from './signup.ts';
+import { returnUid } from './links.ts';
 
 /**
  * The pages behind the e-mailed links, outside any sign-in (the interaction cookie's path is
  * /interaction/<uid>, so these cannot live there): /signup and /signup/verify (SIGNUP=open),
  * /invite (links from `latchkey user invite`), /reset-password and /reset-password/choose
- * (PASSWORD_RESET=on). Handlers stay thin: the libraries beside this file decide. A link that
- * no longer works gets a page saying so and what to do, never a 5xx; a refused step changes
- * nothing. Afterwards the user goes back to the sign-in they came from when it is still open,
- * else to the account page.
+ * (PASSWORD_RESET=on). Handlers stay thin: the libraries decide (src/accounts/signup.ts,
+ * invitations.ts, password-reset.ts). A link that no longer works gets a page saying so and
+ * what to do, never a 5xx; a refused step changes nothing. Afterwards the user goes back to the
+ * sign-in they came from when it is still open, else to the account page.
  */
 export function selfServiceRoutes(services: Services, holder: ProviderHolder, csrfSecret: string, attempts: CredentialAttempts, limits: RateLimits): Router {
   const router = new Router({ sensitive: true, strict: true });

@@ -1,5 +1,5 @@
 /**
- * The e-mailed links (src/self-service/email-tokens.ts) against a migrated database (PGlite in
+ * The e-mailed links (src/accounts/email-token-queries.ts) against a migrated database (PGlite in
  * memory, or TEST_DATABASE_URL): only the hash is stored; a link works until it expires, once,
  * and only while it is the newest of its kind for the account; a use that fails half-way is
  * rolled back whole; expired ones are purged a day later.
@@ -11,7 +11,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { markVerified } from '../../src/accounts/user-queries.ts';
 import { allOrNothing } from '../../src/storage/all-or-nothing.ts';
-import { consumeEmailToken, findEmailToken, issueEmailToken, purgeEmailTokens } from '../../src/self-service/email-tokens.ts';
+import { consumeEmailToken, findEmailToken, issueEmailToken, purgeEmailTokens } from '../../src/accounts/email-token-queries.ts';
 import { migrate } from '../../src/storage/migrator.ts';
 import { sqlFromPglite, sqlFromPgPool, type SqlClient } from '../../src/storage/sql.ts';
 import { storedTokenId } from '../../src/storage/stored-ids.ts';

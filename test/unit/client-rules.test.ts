@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clientMetadataProblem, clientTypeOf, newClientId, originProblem, parseDuration, splitScope } from '../../src/clients/client-rules.ts';
+import { clientMetadataProblem, clientTypeOf, machineApprovalsKept, newClientId, originProblem, parseDuration, splitScope } from '../../src/clients/client-rules.ts';
 
 const web = { application_type: 'web', redirect_uris: ['https://app.example.com/cb'] };
 
@@ -26,4 +26,13 @@ test('types, scopes, origins, durations, ids', () => {
   assert.equal(parseDuration('24h'), 86400);
   assert.equal(parseDuration('bad'), undefined);
   for (let i = 0; i < 200; i++) assert.match(newClientId(), /^[A-Za-z0-9]/);
+});
+
+test('machine approvals an app change keeps: those of the scopes it still asks for, none once it drops client_credentials', () => {
+  const service = { grant_types: ['client_credentials'] };
+  assert.deepEqual(machineApprovalsKept(service, ['s1', 's2']), ['s1', 's2']);
+  assert.deepEqual(machineApprovalsKept(service, []), []);
+  assert.deepEqual(machineApprovalsKept({ grant_types: ['authorization_code', 'refresh_token'] }, ['s1']), []);
+  assert.deepEqual(machineApprovalsKept({ grant_types: ['authorization_code', 'client_credentials'] }, ['s1']), ['s1']);
+  assert.deepEqual(machineApprovalsKept({}, ['s1']), [], 'no grant_types: oidc-provider defaults to authorization_code');
 });

@@ -1,7 +1,7 @@
 /**
- * The map is true (issue 12): every import in src/ goes down the declared layers, and no two
- * folders import each other, directly or around a loop. The same table is in
- * docs/architecture.md ("Layers"); change both together.
+ * The map is true (issue 12): every import in src/ goes down the declared layers, no two
+ * folders import each other, directly or around a loop, and routes reach the database only
+ * through libraries. The same table is in docs/architecture.md ("Layers"); change both together.
  *
  * A file's folder is its first path segment under src/ (a top-level file is its own "folder").
  * Static `import … from`, `export … from` and dynamic `import('…')` are read, type-only ones
@@ -21,7 +21,7 @@ const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..
 export const LAYERS: { name: string; folders: string[] }[] = [
   { name: 'foundation', folders: ['errors.ts', 'logger.ts', 'config', 'crypto', 'resource-server'] },
   { name: 'storage and HTTP helpers', folders: ['storage', 'http'] },
-  { name: 'libraries', folders: ['accounts', 'apis', 'clients', 'keys', 'revocation', 'security', 'mail'] },
+  { name: 'libraries', folders: ['accounts', 'apis', 'clients', 'keys', 'revocation', 'security', 'mail', 'readiness'] },
   { name: 'services', folders: ['context.ts'] },
   { name: 'oidc-provider', folders: ['oidc'] },
   { name: 'routes', folders: ['interactions', 'account', 'portal', 'admin', 'console', 'self-service', 'observability'] },
@@ -29,10 +29,13 @@ export const LAYERS: { name: string; folders: string[] }[] = [
   { name: 'command line', folders: ['cli'] },
 ];
 
+/** Folders that talk HTTP (or the control socket): they call libraries, never storage/ (types aside). */
+const ROUTES = LAYERS.find((layer) => layer.name === 'routes')!.folders;
+
 /** The resource-server kit is published on its own (packages/resource-server): it imports nothing from the server. */
 const STANDALONE = new Set(['resource-server']);
 
-interface Import {
+export interface Import {
   file: string;
   target: string;
   typeOnly: boolean;
@@ -101,6 +104,17 @@ test('no import leaves src/, goes up a layer, or reaches into the standalone kit
   assert.deepEqual(wrong, []);
 });
 
+/** Pure: the imports of route folders that reach into storage/ at run time (`import type` is no call). */
+export function routeImportsOfStorage(imports: readonly Import[]): string[] {
+  return imports
+    .filter((i) => !i.typeOnly && ROUTES.includes(folderOf(path.join(srcDir, i.file))) && i.target.split(path.sep)[0] === 'storage')
+    .map((i) => `${i.file} imports ${i.target}: a route calls a library, which uses storage/`);
+}
+
+test('routes call libraries only: no route folder imports storage/ (but for types)', () => {
+  assert.deepEqual(routeImportsOfStorage(allImports()), []);
+});
+
 // A loop across layers needs an upward import, which the test above reports: only imports
 // between peers of one layer can close a loop it does not see.
 test('no cycle between folders', () => {
@@ -148,4 +162,14 @@ test('importsOf reads static, re-export, type-only and dynamic imports', () => {
     { specifier: './g.ts', typeOnly: false },
     { specifier: '../h/h.ts', typeOnly: false },
   ]);
+});
+
+test("routeImportsOfStorage reports a route's run-time import of storage/, not a type import or a library's", () => {
+  const found = routeImportsOfStorage([
+    { file: 'portal/routes.ts', target: 'storage/sql.ts', typeOnly: false },
+    { file: 'self-service/routes.ts', target: 'storage/ephemeral-store.ts', typeOnly: true },
+    { file: 'accounts/users.ts', target: 'storage/sql.ts', typeOnly: false },
+    { file: 'portal/routes.ts', target: 'accounts/users.ts', typeOnly: false },
+  ]);
+  assert.deepEqual(found, ['portal/routes.ts imports storage/sql.ts: a route calls a library, which uses storage/']);
 });

@@ -1,13 +1,13 @@
 /**
- * The pure rules of self-service (src/self-service/): the only return path a request can name,
- * the shape of an e-mailed token, what the sign-in page links to, and invitations refused while
- * sign-up is closed (before anything is stored or sent).
+ * The pure rules of self-service (src/self-service/links.ts, and the libraries in src/accounts/):
+ * the only return path a request can name, the shape of an e-mailed token, what the sign-in page
+ * links to, and invitations refused while sign-up is closed (before anything is stored or sent).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config/config.ts';
-import { isTokenShaped } from '../../src/self-service/email-tokens.ts';
-import { inviteUser } from '../../src/self-service/invite.ts';
+import { isTokenShaped } from '../../src/accounts/email-token-queries.ts';
+import { inviteUser } from '../../src/accounts/invitations.ts';
 import { returnUid, selfServiceLinks } from '../../src/self-service/links.ts';
 
 test('a return path is an interaction uid and nothing else: no URL, path or odd character gets through', () => {

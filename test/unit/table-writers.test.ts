@@ -35,7 +35,7 @@ export const WRITERS: Record<string, { files: string[]; why?: string }> = {
       "what Latchkey ends or revokes of oidc-provider's rows itself: sessions, grants, tokens of a user or a client (payload-queries.ts)",
   },
   user: { files: ['accounts/user-queries.ts'] },
-  email_token: { files: ['self-service/email-tokens.ts'] },
+  email_token: { files: ['accounts/email-token-queries.ts'] },
   email_change: { files: ['accounts/email-change-queries.ts'] },
   session_device: { files: ['accounts/session-queries.ts'] },
   app_last_used: { files: ['accounts/app-last-used.ts'] },

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { SqlClient } from '../storage/sql.ts';
-import { storableText } from '../storage/sql.ts';
+import { storableText, type SqlClient } from '../storage/sql.ts';
 import { storedTokenId } from '../storage/stored-ids.ts';
 
 /**
- * The single-use links Latchkey e-mails (the `email_token` table). The link carries 256 random
+ * The single-use links Latchkey e-mails (the `email_token` table), behind sign-up (signup.ts),
+ * invitations (invitations.ts) and password reset (password-reset.ts). The link carries 256 random
  * bits; the table keeps only their SHA-256, so a database backup holds no usable link. A link
  * works until it expires, once (the UPDATE that uses it is conditional, so of two concurrent
  * uses one wins), and only while it is the newest of its kind for the account: issuing a new

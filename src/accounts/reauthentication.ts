@@ -12,6 +12,8 @@ import { getEphemeral, putEphemeral } from '../storage/ephemeral-store.ts';
  *    the e-mail address);
  *  - `password`: the current password, plus a second factor when one is enrolled (changing the
  *    password).
+ * The account page records it (src/account/reauth-routes.ts) and checks it before each change
+ * (src/account/account-kit.ts).
  */
 export const REAUTH_SECONDS = 300;
 
@@ -19,20 +21,22 @@ export const REAUTH_SECONDS = 300;
 export type ReauthMethod = 'password' | 'code' | 'key' | 'passkey';
 export type ReauthNeed = 'any' | 'strong' | 'password';
 
+const REAUTH = 'LatchkeyReauth';
+
 interface Stored {
   at: number;
   methods?: ReauthMethod[];
 }
 
 export async function reauthMethods(services: Pick<Services, 'db'>, sessionUid: string): Promise<ReauthMethod[]> {
-  const stored = await getEphemeral<Stored>(services.db.sql, 'LatchkeyReauth', sessionUid);
+  const stored = await getEphemeral<Stored>(services.db.sql, REAUTH, sessionUid);
   if (!stored) return [];
   return stored.methods ?? ['password'];
 }
 
 export async function recordReauth(services: Pick<Services, 'db'>, sessionUid: string, methods: ReauthMethod[]): Promise<void> {
   const all = [...new Set([...(await reauthMethods(services, sessionUid)), ...methods])];
-  await putEphemeral(services.db.sql, 'LatchkeyReauth', sessionUid, { at: Date.now(), methods: all }, new Date(Date.now() + REAUTH_SECONDS * 1000));
+  await putEphemeral(services.db.sql, REAUTH, sessionUid, { at: Date.now(), methods: all }, new Date(Date.now() + REAUTH_SECONDS * 1000));
 }
 
 /** Pure: whether the methods proved meet the need, for a user with or without a second factor. */
@@ -42,11 +46,4 @@ export function reauthSatisfies(methods: readonly ReauthMethod[], need: ReauthNe
   if (need === 'any') return methods.length > 0;
   if (need === 'password') return passwordAndFactor;
   return methods.includes('passkey') || passwordAndFactor;
-}
-
-/** The pages re-authentication may return to (never a URL taken from the request as is). */
-const RETURN_PATHS = new Set(['/account', '/account/password', '/account/email', '/account/delete', '/account/recovery-codes', '/account/data']);
-
-export function reauthReturnPath(value: string | null | undefined): string {
-  return value && RETURN_PATHS.has(value) ? value : '/account';
 }

@@ -1,13 +1,13 @@
 import type { Services } from '../context.ts';
-import { factorSummary, type FactorSummary } from '../accounts/factors.ts';
-import { notifyPasswordChanged } from '../accounts/password-changed-notice.ts';
-import { passwordProblem } from '../accounts/password-policy.ts';
-import { endEverySignIn } from '../accounts/sessions.ts';
-import { accountByEmail, accountById, setPasswordFromLink } from '../accounts/user-queries.ts';
 import type { MailContext } from '../mail/mailer.ts';
 import { allOrNothing } from '../storage/all-or-nothing.ts';
-import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken, recordSecondFactorProof, type EmailTokenRow } from './email-tokens.ts';
-import { linkWithToken, RESET_CHOOSE_PATH } from './links.ts';
+import { factorSummary, type FactorSummary } from './factors.ts';
+import { notifyPasswordChanged } from './password-changed-notice.ts';
+import { passwordProblem } from './password-policy.ts';
+import { endEverySignIn } from './sessions.ts';
+import { accountByEmail, accountById, setPasswordFromLink } from './user-queries.ts';
+import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken, recordSecondFactorProof, type EmailTokenRow } from './email-token-queries.ts';
+import { linkWithToken, RESET_CHOOSE_PATH } from './emailed-links.ts';
 import { acceptableEmail } from './signup.ts';
 
 /**

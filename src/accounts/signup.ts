@@ -1,13 +1,13 @@
 import type { Services } from '../context.ts';
 import { InputError } from '../errors.ts';
-import { passwordProblem } from '../accounts/password-policy.ts';
-import { emailSchema, normalizeEmail } from '../accounts/users.ts';
 import type { MailContext } from '../mail/mailer.ts';
-import { accountByEmail, accountById, deleteUnverifiedAccount, insertUnverifiedAccount, markVerified, replacePendingPassword } from '../accounts/user-queries.ts';
 import { allOrNothing } from '../storage/all-or-nothing.ts';
 import { storableText } from '../storage/sql.ts';
-import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken } from './email-tokens.ts';
-import { linkWithToken, RESET_PATH, VERIFY_EMAIL_PATH } from './links.ts';
+import { passwordProblem } from './password-policy.ts';
+import { emailSchema, normalizeEmail } from './users.ts';
+import { accountByEmail, accountById, deleteUnverifiedAccount, insertUnverifiedAccount, markVerified, replacePendingPassword } from './user-queries.ts';
+import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken } from './email-token-queries.ts';
+import { linkWithToken, RESET_PATH, VERIFY_EMAIL_PATH } from './emailed-links.ts';
 
 /**
  * Open sign-up (SIGNUP=open): an e-mail address and a password make an account that waits for

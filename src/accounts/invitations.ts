@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../context.ts';
 import { ConflictError, InputError } from '../errors.ts';
-import { passwordProblem } from '../accounts/password-policy.ts';
-import { ROLES, type Role } from '../accounts/users.ts';
-import { accountByEmail, accountById, deleteUnverifiedAccount, insertUnverifiedAccount, setPasswordFromLink, setPendingRoles } from '../accounts/user-queries.ts';
 import type { MailContext } from '../mail/mailer.ts';
 import { allOrNothing } from '../storage/all-or-nothing.ts';
-import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken } from './email-tokens.ts';
-import { INVITE_PATH, linkWithToken } from './links.ts';
+import { passwordProblem } from './password-policy.ts';
+import { ROLES, type Role } from './users.ts';
+import { accountByEmail, accountById, deleteUnverifiedAccount, insertUnverifiedAccount, setPasswordFromLink, setPendingRoles } from './user-queries.ts';
+import { consumeEmailToken, deleteEmailToken, EMAIL_TOKEN_TTL_SECONDS, findEmailToken, issueEmailToken } from './email-token-queries.ts';
+import { INVITE_PATH, linkWithToken } from './emailed-links.ts';
 import { acceptableEmail } from './signup.ts';
 
 /**
