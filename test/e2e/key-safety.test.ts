@@ -61,14 +61,16 @@ async function jwksKids(latchkey: Latchkey): Promise<string[]> {
 
 const otherKey = () => randomBytes(32).toString('base64');
 
+/** One server for both parts: the refusals below change nothing, and the publication delay matters only to the rotation. */
+let latchkey: Latchkey;
+before(async () => {
+  latchkey = await startLatchkey({ KEY_PUBLISH_DELAY_SECONDS: String(PUBLISH_DELAY) });
+});
+after(async () => latchkey?.stop());
+
 describe('a process holding another encryption key refuses before writing anything', () => {
-  let latchkey: Latchkey;
   const scratch: string[] = [];
-  before(async () => {
-    latchkey = await startLatchkey();
-  });
-  after(async () => {
-    await latchkey?.stop();
+  after(() => {
     for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -118,11 +120,9 @@ describe('a process holding another encryption key refuses before writing anythi
 });
 
 describe('a rotated-in key is published before it signs', () => {
-  let latchkey: Latchkey;
   let client: { client_id: string; client_secret: string };
   let refreshToken: string;
   before(async () => {
-    latchkey = await startLatchkey({ KEY_PUBLISH_DELAY_SECONDS: String(PUBLISH_DELAY) });
     await latchkey.cliJson(['api', 'create', '--name', 'Keys', '--audience', API, '--scope', 'keys:read=read']);
     client = await latchkey.cliJson(['client', 'create', '--name', 'Keys app', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid offline_access keys:read']);
     const email = 'keys@example.com';
@@ -142,7 +142,6 @@ describe('a rotated-in key is published before it signs', () => {
     const tokens = await tokenRequest({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, resource: API });
     refreshToken = tokens.refresh_token;
   });
-  after(async () => latchkey?.stop());
 
   async function tokenRequest(params: Record<string, string>): Promise<Record<string, string>> {
     const res = await fetch(`${latchkey.issuer}/token`, {
