@@ -5,7 +5,6 @@ import {
   CLIENT_TYPES,
   clientMetadataProblem,
   LIMITS,
-  machineApprovalsKept,
   metadataForType,
   newClientId,
   OIDC_SCOPES,
@@ -14,7 +13,8 @@ import {
   usesClientCredentials,
   type ClientType,
 } from './client-rules.ts';
-import { deleteClientRow, deleteClientScopes, deleteMachineApprovalsOutside, insertClient, updateClientRow } from './client-queries.ts';
+import { saveClientChange } from './client-change.ts';
+import { deleteClientRow, insertClient, updateClientRow } from './client-queries.ts';
 import { previousSecretContext, secretContext } from './client-store.ts';
 import { approveOperatorMachineScopes, machineAccessStatus, type MachineAccessStatus } from './machine-access.ts';
 import { deleteEverythingOfClient } from '../storage/payload-queries.ts';
@@ -186,13 +186,13 @@ export async function updateClient(
     ...(previous.client_id_issued_at !== undefined ? { client_id_issued_at: previous.client_id_issued_at } : {}),
     ...(row.secretEncrypted ? { client_secret: 'unchanged' } : {}),
   });
-  const { prisma } = services.db;
-  const scopeIds = apiScopes.map((s) => s.id);
-  await prisma.$transaction([
-    deleteClientScopes(prisma, clientId),
-    deleteMachineApprovalsOutside(prisma, clientId, machineApprovalsKept(metadata, scopeIds)),
-    updateClientRow(prisma, clientId, { name: candidate.client_name as string, description: input.description?.trim() ?? '', metadata }, scopeIds),
-  ]);
+  await saveClientChange(services, clientId, { name: candidate.client_name as string, description: input.description?.trim() ?? '' }, {
+    metadata,
+    askedScopeIds: apiScopes.map((s) => s.id),
+    replaceScopes: true,
+    actor: input.actor ?? 'cli',
+    via: 'edit',
+  });
   await services.db.notifyChange(`client:${clientId}`);
   services.events.emit({ type: 'client.updated', actor: input.actor ?? 'cli', clientId });
 }

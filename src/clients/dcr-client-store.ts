@@ -5,8 +5,9 @@
  */
 import type { Services } from '../context.ts';
 import { deleteClient } from './client-registry.ts';
-import { deleteClientScopes, deleteMachineApprovalsOutside, insertClient, updateClientRow } from './client-queries.ts';
-import { clientTypeOf, machineApprovalsKept, SERVER_OWNED_PREFIX } from './client-rules.ts';
+import { saveClientChange } from './client-change.ts';
+import { insertClient } from './client-queries.ts';
+import { clientTypeOf, SERVER_OWNED_PREFIX } from './client-rules.ts';
 import { secretContext } from './client-store.ts';
 import { takeDecision } from './registration-decision.ts';
 
@@ -22,14 +23,14 @@ export function registrationClientStore(services: Services) {
       const secretEncrypted = typeof secret === 'string' ? services.encryptor.encrypt(secret, secretContext(clientId)) : null;
       const existing = await services.db.prisma.client.findUnique({ where: { id: clientId }, select: { id: true, scopes: { select: { scopeId: true } } } });
       if (existing) {
-        const { prisma } = services.db;
         // The policy decided the API scopes of every update; without a decision they stay as they were.
-        const askedScopeIds = decided?.scopeIds ?? existing.scopes.map((s) => s.scopeId);
-        await prisma.$transaction([
-          ...(decided?.scopeIds ? [deleteClientScopes(prisma, clientId)] : []),
-          deleteMachineApprovalsOutside(prisma, clientId, machineApprovalsKept(metadata, askedScopeIds)),
-          updateClientRow(prisma, clientId, { name, type, metadata, secretEncrypted }, decided?.scopeIds),
-        ]);
+        await saveClientChange(services, clientId, { name, type, secretEncrypted }, {
+          metadata,
+          askedScopeIds: decided?.scopeIds ?? existing.scopes.map((s) => s.scopeId),
+          replaceScopes: decided?.scopeIds !== undefined,
+          actor: `client:${clientId}`,
+          via: 'dcr',
+        });
         services.events.emit({ type: 'registration.updated', actor: `client:${clientId}`, clientId });
       } else {
         const approvalPending = services.config.clientApproval === 'manual';

@@ -6,12 +6,13 @@
  *   - an operator approved that scope for this client (`latchkey client approve-machine-access`).
  * A developer can ask (portal, DCR) but never approve; until an operator does, the access is
  * "pending" and the token endpoint answers invalid_scope. What an approval outlives when the app
- * changes is one rule for every path: client-rules.ts machineApprovalsKept.
+ * changes is one rule for every path: client-rules.ts machineApprovalsKept; an approval and a
+ * change of the same app take turns (client-queries.ts lockClientRow).
  */
 import type { Services } from '../context.ts';
-import { InputError, NotFoundError } from '../errors.ts';
+import { ConflictError, InputError, NotFoundError } from '../errors.ts';
 import { deleteClientCredentialsOf } from '../storage/payload-queries.ts';
-import { deleteMachineApprovalsOfApi, insertMachineApprovals } from './client-queries.ts';
+import { deleteMachineApprovalsOfApi, insertMachineApprovals, insertMachineApprovalsStillAsked, lockClientRow } from './client-queries.ts';
 import { usesClientCredentials } from './client-rules.ts';
 
 /**
@@ -89,11 +90,31 @@ export async function approveMachineAccess(services: MachineServices, clientId: 
         `the API's operator decides with "latchkey api update --audience ${audience} --machine-scope <scope>"`,
     );
   }
-  await insertMachineApprovals(services.db.prisma, clientId, approvable.map((s) => s.id), actor);
+  const approved = await approveStillAsked(services, clientId, approvable, actor);
+  if (!approved.length) {
+    throw new ConflictError(
+      `client ${clientId} changed while you approved: it no longer asks for machine access to ${approvable.map((s) => s.name).join(', ')}; ` +
+        `nothing was approved (see "latchkey client show ${clientId}")`,
+    );
+  }
   await services.db.notifyChange(`client:${clientId}`);
-  const approved = approvable.map((s) => s.name).sort();
   services.events.emit({ type: 'client.machine_access_approved', actor, clientId, details: { audience, scopes: approved } });
   return { client_id: clientId, audience, approved };
+}
+
+/**
+ * Approves those of `scopes` the client still asks for at the moment of the write (it may have
+ * changed since it was read above: a developer can time an edit against a pending approval).
+ * Returns their names; none when every one was dropped meanwhile.
+ */
+async function approveStillAsked(services: MachineServices, clientId: string, scopes: ReadonlyArray<{ id: string; name: string }>, actor: string): Promise<string[]> {
+  const { prisma } = services.db;
+  const [, approved] = await prisma.$transaction([
+    lockClientRow(prisma, clientId),
+    insertMachineApprovalsStillAsked(prisma, clientId, scopes.map((s) => s.id), actor),
+  ]);
+  const approvedIds = new Set(approved.map((row) => row.scope_id));
+  return scopes.filter((s) => approvedIds.has(s.id)).map((s) => s.name).sort();
 }
 
 /**

@@ -5,7 +5,8 @@
  * while the app uses client_credentials. The attacker is the app's developer: drop a scope (or
  * the client_credentials grant), which hides the approval from the operator's "approved" and
  * "pending" lists, then ask for it again and expect the old approval to come back. It must not:
- * asking again waits for a new approval, and the scopes the app kept keep theirs.
+ * asking again waits for a new approval, and the scopes the app kept keep theirs. Each approval
+ * the change drops is in the audit trail (`client.machine_access_dropped`), as approving is.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -15,6 +16,7 @@ import { discover } from '../support/flow.ts';
 import { csrfOf, FORM, Jar, sender, type Sent } from '../support/http-session.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { TEST_PASSWORD as password } from '../support/users.ts';
+import { waitFor } from '../support/wait.ts';
 
 const PAYROLL = 'https://payroll.example.com/api';
 const DEVELOPER = 'mallory@example.com';
@@ -66,6 +68,15 @@ async function assertMachineAccess(client: Credentials, approved: string[], wait
   assert.deepEqual(await machineAccess(client.client_id), [{ api: 'Payroll', audience: PAYROLL, approved: [...approved].sort(), pending: [...waiting].sort(), not_offered: [] }]);
 }
 
+/** The `client.machine_access_dropped` events of this client, oldest first, as `latchkey audit` reads them back. */
+async function droppedApprovals(clientId: string, count: number) {
+  return waitFor(`${count} client.machine_access_dropped events of ${clientId}`, async () => {
+    const { events } = await latchkey.cliJson(['audit', '--type', 'client.machine_access_dropped', '--client', clientId, '--limit', '50']);
+    const rows = (events as Array<{ actor: string; details: unknown }>).map((e) => ({ actor: e.actor, details: e.details })).reverse();
+    return rows.length >= count ? rows : undefined;
+  });
+}
+
 const approve = (clientId: string) => latchkey.cliJson(['client', 'approve-machine-access', clientId, '--api', PAYROLL]);
 
 // ---------------------------------------------------------------------------------------------
@@ -107,6 +118,8 @@ test('RFC 7592: a scope dropped and asked for again waits for a new approval; th
   await assertMachineAccess(app, ['payroll:read'], []);
   await update(app, service('payroll:read payroll:write'));
   await assertMachineAccess(app, ['payroll:read'], ['payroll:write']);
+  // Only the update that dropped an approval is audited (the one asking again dropped none).
+  assert.deepEqual(await droppedApprovals(app.client_id, 1), [{ actor: `client:${app.client_id}`, details: { scopes: ['payroll:write'], via: 'dcr' } }]);
 });
 
 test('RFC 7592: dropping client_credentials (the app turned into a web app) and taking it back waits for a new approval', async () => {
@@ -123,6 +136,7 @@ test('RFC 7592: dropping client_credentials (the app turned into a web app) and 
     scope: 'payroll:read',
   });
   assert.equal((await latchkey.cliJson(['client', 'show', app.client_id])).type, 'web');
+  assert.deepEqual(await droppedApprovals(app.client_id, 1), [{ actor: `client:${app.client_id}`, details: { scopes: ['payroll:read'], via: 'dcr' } }]);
   await update(app, service('payroll:read'));
   await assertMachineAccess(app, [], ['payroll:read']);
   // Approving again is what gives it back.
@@ -187,4 +201,7 @@ test('the portal: a scope dropped in an edit and ticked again waits for a new ap
   await assertMachineAccess(app, ['payroll:read'], []);
   await edit(['payroll:read', 'payroll:write']);
   await assertMachineAccess(app, ['payroll:read'], ['payroll:write']);
+  const [dropped, ...more] = await droppedApprovals(app.client_id, 1);
+  assert.deepEqual(more, []);
+  assert.deepEqual(dropped, { actor: (await latchkey.cliJson(['user', 'show', DEVELOPER])).id, details: { scopes: ['payroll:write'], via: 'edit' } });
 });
