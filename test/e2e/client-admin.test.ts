@@ -10,6 +10,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
 import { authorizeInBrowser, discover, redeem, startAppServer, oauthErrorOf } from '../support/flow.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { waitFor } from '../support/wait.ts';
 
 const API = 'https://ledger.example.com/api';
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
@@ -107,12 +108,10 @@ describe('latchkey client …', () => {
     assert.equal((await introspect(refreshed.access_token)).active, true);
 
     // Issuance counts are written in batches every few seconds (src/clients/usage.ts).
-    let details = await (await admin(`/${client.client_id}`)).json();
-    for (const deadline = Date.now() + 10_000; details.activity.tokensIssued < 2 && Date.now() < deadline; ) {
-      await new Promise((r) => setTimeout(r, 100));
-      details = await (await admin(`/${client.client_id}`)).json();
-    }
-    assert.ok(details.activity.tokensIssued >= 2);
+    const details = await waitFor('the admin API to count both tokens', async () => {
+      const shown = await (await admin(`/${client.client_id}`)).json();
+      return shown.activity.tokensIssued >= 2 ? shown : undefined;
+    }, { timeoutMs: 10_000 });
     assert.equal(details.activity.consents, 1);
 
     const deleted = await latchkey.cliJson(['client', 'delete', client.client_id]);

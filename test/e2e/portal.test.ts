@@ -11,6 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchBrowser } from '../support/browser.ts';
 import { authorizeInBrowser, discover, redeem, startAppServer } from '../support/flow.ts';
 import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { waitFor } from '../support/wait.ts';
 
 const API = 'https://notes.example.com/api';
 import { TEST_PASSWORD as password } from '../support/users.ts';
@@ -122,13 +123,10 @@ describe('developer portal', () => {
     const tokens = await redeem(config, result, API);
     assert.ok(tokens.access_token && tokens.refresh_token);
     // Issuance counts are written in batches every few seconds (src/clients/usage.ts).
-    let issued = '';
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    await waitFor('the app page to count the token', async () => {
       await pageA.goto(`${latchkey.issuer}/developer/apps/${encodeURIComponent(web.clientId)}`);
-      issued = await pageA.locator('#tokens-issued').innerText();
-      if (issued === '1') break;
-    }
-    assert.equal(issued, '1');
+      return (await pageA.locator('#tokens-issued').innerText()) === '1' ? true : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200 });
     assert.equal(await pageA.locator('#consents').innerText(), '1');
   });
 

@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import * as oidc from 'openid-client';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { Jar, basic } from '../support/http-session.ts';
+import { waitFor } from '../support/wait.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 const VICTIM = 'victim@example.com';
@@ -109,16 +110,12 @@ function metricValue(text: string, name: string, labels: Record<string, string>)
   return sum;
 }
 
-/** Waits until a suspension is no longer active (the admin API lists active ones), at most a few seconds past its Retry-After. */
-async function lockEnded(kind: string, subject: string, retryAfterSeconds: number): Promise<void> {
-  const deadline = Date.now() + (retryAfterSeconds + 5) * 1000;
-  for (;;) {
+/** Until the admin API no longer lists a suspension as active: a few seconds past its Retry-After at most. */
+const lockEnded = (kind: string, subject: string, retryAfterSeconds: number) =>
+  waitFor(`the ${kind} lock on ${subject} to end (Retry-After ${retryAfterSeconds} s)`, async () => {
     const { suspensions } = (await adminApi('GET', '/admin/api/security/suspensions')).body as { suspensions: Array<{ kind: string; subject: string }> };
-    if (!suspensions.some((x) => x.kind === kind && x.subject === subject)) return;
-    assert.ok(Date.now() < deadline, `the ${kind} lock on ${subject} outlasted its Retry-After of ${retryAfterSeconds} s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+    return suspensions.some((x) => x.kind === kind && x.subject === subject) ? undefined : true;
+  }, { timeoutMs: (retryAfterSeconds + 5) * 1000 });
 
 describe('pages', () => {
   test('signing in to the account page names it for people, never by its internal client id', async () => {
