@@ -78,14 +78,18 @@ async function finishAndRedeem(page: Page, started: Started) {
 /** How the enrolment code is chosen; by default the app's next code. */
 type EnrolmentCode = (app: AuthenticatorApp) => Promise<string>;
 
-/** Signs in for the first time as a user who must have a second factor, enrolling TOTP; returns the user's authenticator app. */
-async function enrolTotp(page: Page, user: { email: string; password: string }, enrolmentCode: EnrolmentCode = (app) => app.nextCode()) {
+/**
+ * Signs in for the first time as a user who must have a second factor, enrolling TOTP; returns
+ * the user's authenticator app. `screenshot`: the page for docs/end-users.md (one test takes it).
+ */
+async function enrolTotp(page: Page, user: { email: string; password: string }, options: { enrolmentCode?: EnrolmentCode; screenshot?: boolean } = {}) {
+  const { enrolmentCode = (app) => app.nextCode(), screenshot = false } = options;
   const started = await startAuth(page);
   await submitPassword(page, user);
   await page.waitForSelector('img.qr');
   // the key is shown in groups of four, for people typing it
   assert.match(await page.locator('#totp-secret').innerText(), /^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/);
-  await page.screenshot({ path: path.join(repoRoot, 'docs/images', 'totp-enrolment.png'), fullPage: true });
+  if (screenshot) await page.screenshot({ path: path.join(repoRoot, 'docs/images', 'totp-enrolment.png'), fullPage: true });
   const app = new AuthenticatorApp(secretFromPage(await page.locator('#totp-secret').innerText()));
   await submitCode(page, await enrolmentCode(app));
   const codes = await page.locator('.recovery-code').allInnerTexts();
@@ -116,7 +120,7 @@ describe('authenticator app (TOTP)', () => {
   test('an admin enrols at first sign-in; tokens carry amr pwd+otp and the MFA acr; a code is never accepted twice', async () => {
     const user = await newUser('admin', ['admin']);
     await withContext(async (_ctx, page) => {
-      const { app, result } = await enrolTotp(page, user);
+      const { app, result } = await enrolTotp(page, user, { screenshot: true });
       assert.deepEqual(result.id.amr, ['pwd', 'otp']);
       assert.equal(result.id.acr, ACR_MFA);
       assert.deepEqual(result.access.amr, ['pwd', 'otp']);
@@ -138,9 +142,11 @@ describe('authenticator app (TOTP)', () => {
   test('drift: one step behind is accepted, two steps ahead is refused', async () => {
     const user = await newUser('drift', ['developer']);
     await withContext(async (_ctx, page) => {
-      const { app } = await enrolTotp(page, user, async ({ secret }) => {
-        await clearOfStepEnd(); // the step behind leaves the window when this step ends
-        return codeOfStep(secret, currentTimeStep() - 1);
+      const { app } = await enrolTotp(page, user, {
+        enrolmentCode: async ({ secret }) => {
+          await clearOfStepEnd(); // the step behind leaves the window when this step ends
+          return codeOfStep(secret, currentTimeStep() - 1);
+        },
       });
       await page.context().clearCookies();
       const started = await startAuth(page);
