@@ -295,6 +295,47 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
+/**
+ * The fixed loopback ports a document's blocks name, other than the issuer's: an app's redirect
+ * URI such as http://127.0.0.1:8080/callback, which the app or `latchkey perform` listens on.
+ */
+export function fixedLoopbackPorts(blocks: DocBlock[], issuerPort = 3000): number[] {
+  const ports = new Set<number>();
+  for (const block of blocks.filter((b) => !b.skip)) {
+    for (const [, port] of block.code.matchAll(/(?:127\.0\.0\.1|localhost|\[::1\]):(\d{2,5})\b/g)) ports.add(Number(port));
+  }
+  ports.delete(issuerPort);
+  return [...ports].sort((a, b) => a - b);
+}
+
+/**
+ * Runs documents a few at a time, each with its own server, and never two that listen on the
+ * same fixed port at once. A document waiting for its turn holds no place, so the others go by.
+ */
+export class DocumentScheduler {
+  private running = 0;
+  private readonly portsInUse = new Set<number>();
+  private waiting: Array<() => void> = [];
+
+  constructor(private readonly atOnce: number) {}
+
+  async run<T>(ports: number[], work: () => Promise<T>): Promise<T> {
+    while (this.running >= this.atOnce || ports.some((p) => this.portsInUse.has(p))) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.running++;
+    for (const p of ports) this.portsInUse.add(p);
+    try {
+      return await work();
+    } finally {
+      this.running--;
+      for (const p of ports) this.portsInUse.delete(p);
+      // Everyone waiting looks again, in the order they came.
+      for (const wake of this.waiting.splice(0)) wake();
+    }
+  }
+}
+
 /** Polls `check` every 100 ms until it holds or `timeoutMs` passes; returns whether it held. */
 export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
