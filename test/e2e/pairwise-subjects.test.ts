@@ -129,19 +129,23 @@ before(async () => {
   // Many sign-ins of the same two users from one address: the sign-in limits are raised (they still run).
   latchkey = await startLatchkey({ RATE_LIMIT_SIGNIN_IP: '1000/60', RATE_LIMIT_SIGNIN_ACCOUNT: '1000/60' });
   send = sender(latchkey.issuer);
-  notesCredentials = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
-  opaqueCredentials = await latchkey.cliJson(['api', 'create', '--name', 'Opaque', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read']);
-  for (const name of ['alice', 'bob'] as const) {
-    users[name] = await createTestUser(latchkey, name);
-  }
-  apps.a = await createApp('App A', ['https://a.example/callback']);
-  apps.a2 = await createApp('App A, second app on the same host', ['https://a.example/elsewhere/callback']);
-  apps.b = await createApp('App B', ['https://b.example/callback']);
-  // Lists App B's host beside its own: it must not get App B's subjects (codes would reach it at its own host).
-  apps.squatter = await createApp('Squatter', ['https://evil.example/callback', 'https://b.example/callback']);
-  apps.native1 = await createApp('Native 1', ['http://127.0.0.1/callback'], ['--type', 'native']);
-  apps.native2 = await createApp('Native 2', ['http://127.0.0.1/callback'], ['--type', 'native']);
-  apps.own = await createApp('Intranet', ['https://intranet.example/callback'], ['--first-party']);
+  // The APIs first (the apps ask for their scopes), then users and apps at once: each is a CLI process.
+  [notesCredentials, opaqueCredentials] = await Promise.all([
+    latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']),
+    latchkey.cliJson(['api', 'create', '--name', 'Opaque', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read']),
+  ]);
+  [users.alice, users.bob, apps.a, apps.a2, apps.b, apps.squatter, apps.native1, apps.native2, apps.own] = await Promise.all([
+    createTestUser(latchkey, 'alice'),
+    createTestUser(latchkey, 'bob'),
+    createApp('App A', ['https://a.example/callback']),
+    createApp('App A, second app on the same host', ['https://a.example/elsewhere/callback']),
+    createApp('App B', ['https://b.example/callback']),
+    // Lists App B's host beside its own: it must not get App B's subjects (codes would reach it at its own host).
+    createApp('Squatter', ['https://evil.example/callback', 'https://b.example/callback']),
+    createApp('Native 1', ['http://127.0.0.1/callback'], ['--type', 'native']),
+    createApp('Native 2', ['http://127.0.0.1/callback'], ['--type', 'native']),
+    createApp('Intranet', ['https://intranet.example/callback'], ['--first-party']),
+  ]);
   notesApi = await startNotesApi({
     issuer: latchkey.issuer,
     audience: NOTES,
