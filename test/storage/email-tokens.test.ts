@@ -1,43 +1,28 @@
 /**
- * The e-mailed links (src/accounts/email-token-queries.ts) against a migrated database (PGlite in
- * memory, or TEST_DATABASE_URL): only the hash is stored; a link works until it expires, once,
+ * The e-mailed links (src/accounts/email-token-queries.ts) against a migrated database (PGlite,
+ * or TEST_DATABASE_URL: test-database.ts): only the hash is stored; a link works until it expires, once,
  * and only while it is the newest of its kind for the account; a use that fails half-way is
  * rolled back whole; expired ones are purged a day later.
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
 import { markVerified } from '../../src/accounts/user-queries.ts';
 import { allOrNothing } from '../../src/storage/all-or-nothing.ts';
 import { consumeEmailToken, findEmailToken, issueEmailToken, purgeEmailTokens } from '../../src/accounts/email-token-queries.ts';
-import { migrate } from '../../src/storage/migrator.ts';
-import { sqlFromPglite, sqlFromPgPool, type SqlClient } from '../../src/storage/sql.ts';
+import type { SqlClient } from '../../src/storage/sql.ts';
 import { storedTokenId } from '../../src/storage/stored-ids.ts';
-import { createDatabase, dropDatabase } from '../support/postgres.ts';
+import { migratedDatabase, type TestDatabase } from './test-database.ts';
 
+let db: TestDatabase;
 let sql: SqlClient;
-let close: () => Promise<void>;
 
 before(async () => {
-  if (process.env.TEST_DATABASE_URL) {
-    const url = await createDatabase(process.env.TEST_DATABASE_URL, `email_tokens_${process.pid}_${randomBytes(3).toString('hex')}`);
-    const pool = new pg.Pool({ connectionString: url, max: 4 });
-    sql = sqlFromPgPool(pool);
-    close = async () => {
-      await pool.end();
-      await dropDatabase(url);
-    };
-  } else {
-    const db = await PGlite.create();
-    sql = sqlFromPglite(db);
-    close = () => db.close();
-  }
-  await migrate(sql);
+  db = await migratedDatabase('email_tokens');
+  sql = db.sql;
 });
 
-after(async () => close?.());
+after(async () => db?.close());
 
 async function newUser(verified = false) {
   const id = randomUUID();

@@ -10,15 +10,13 @@ import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
 import type { AdapterPayload } from 'oidc-provider';
 import type { ClientSource } from '../../src/storage/oidc-adapter.ts';
 import { createOidcAdapterFactory } from '../../src/storage/oidc-adapter.ts';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../../src/storage/migrator.ts';
-import { sqlFromPglite, sqlFromPgPool, type SqlClient } from '../../src/storage/sql.ts';
+import type { SqlClient } from '../../src/storage/sql.ts';
 import { storedTokenId } from '../../src/storage/stored-ids.ts';
-import { createDatabase, dropDatabase } from '../support/postgres.ts';
+import { emptyDatabase, migratedDatabase, type TestDatabase } from './test-database.ts';
 
 const HASHING_MIGRATION = '20261202110000_hashed_payload_ids';
 const cleanups: Array<() => Promise<void>> = [];
@@ -26,20 +24,11 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
 
-async function openDatabase(): Promise<SqlClient> {
-  if (!process.env.TEST_DATABASE_URL) {
-    const db = await PGlite.create();
-    cleanups.push(() => db.close());
-    return sqlFromPglite(db);
-  }
-  const url = await createDatabase(process.env.TEST_DATABASE_URL, `hashed_ids_${process.pid}_${Date.now()}`);
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
-  pool.on('error', () => {});
-  cleanups.push(async () => {
-    await pool.end();
-    await dropDatabase(url);
-  });
-  return sqlFromPgPool(pool);
+/** A database of this test's own, closed (and on PostgreSQL dropped) afterwards. */
+async function opened(database: Promise<TestDatabase>): Promise<SqlClient> {
+  const db = await database;
+  cleanups.push(() => db.close());
+  return db.sql;
 }
 
 /** The migration history up to (not including) the hashing migration. */
@@ -63,7 +52,7 @@ const insert = (sql: SqlClient, model: string, id: string, payload: object, gran
 const allText = async (sql: SqlClient) => JSON.stringify((await sql.query('SELECT * FROM oidc_payload')).rows);
 
 test('rows written before the upgrade are hashed by the migration and still found by their value', async () => {
-  const sql = await openDatabase();
+  const sql = await opened(emptyDatabase('hashed_ids', { poolSize: 2 }));
   await migrate(sql, await historyBeforeHashing());
   const now = Math.floor(Date.now() / 1000);
   const refresh = 'rt-0123456789abcdefghijklmnopqrstuvwxyzABCDEF';
@@ -109,8 +98,7 @@ test('rows written before the upgrade are hashed by the migration and still foun
 });
 
 test('what the adapter writes holds no bearer value, and a stored key is never taken as already hashed', async () => {
-  const sql = await openDatabase();
-  await migrate(sql);
+  const sql = await opened(migratedDatabase('hashed_ids', { poolSize: 2 }));
   const adapter = createOidcAdapterFactory(sql, {} as ClientSource);
   const now = Math.floor(Date.now() / 1000);
   const code = 'code-0123456789abcdefghijklmnopqrstuvwxyzAB';

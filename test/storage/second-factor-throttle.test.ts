@@ -2,40 +2,25 @@
  * Issue 11 item 9: second-factor codes guessed slowly still run out. Four wrong codes every five
  * minutes never reach the per-window lock (five), so the count of wrong codes in a row, at any
  * pace, is what stops them: the 101st code in a row is not checked until a success. Runs the
- * real statements against a migrated database (PGlite in memory, or TEST_DATABASE_URL).
+ * real statements against a migrated database (PGlite, or TEST_DATABASE_URL: test-database.ts).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
 import { beginSecondFactorAttempt, recordSecondFactorFailure, recordSecondFactorSuccess } from '../../src/security/second-factor-lockout.ts';
 import { SECOND_FACTOR_MAX_CONSECUTIVE } from '../../src/security/second-factor-lockout.ts';
-import { migrate } from '../../src/storage/migrator.ts';
-import { sqlFromPglite, sqlFromPgPool, type SqlClient } from '../../src/storage/sql.ts';
-import { createDatabase, dropDatabase } from '../support/postgres.ts';
+import type { SqlClient } from '../../src/storage/sql.ts';
+import { migratedDatabase, type TestDatabase } from './test-database.ts';
 
+let db: TestDatabase;
 let sql: SqlClient;
-let close: () => Promise<void>;
 
 before(async () => {
-  if (process.env.TEST_DATABASE_URL) {
-    const url = await createDatabase(process.env.TEST_DATABASE_URL, `throttle_${process.pid}_${randomBytes(3).toString('hex')}`);
-    const pool = new pg.Pool({ connectionString: url, max: 2 });
-    sql = sqlFromPgPool(pool);
-    close = async () => {
-      await pool.end();
-      await dropDatabase(url);
-    };
-  } else {
-    const db = await PGlite.create();
-    sql = sqlFromPglite(db);
-    close = () => db.close();
-  }
-  await migrate(sql);
+  db = await migratedDatabase('throttle', { poolSize: 2 });
+  sql = db.sql;
 });
 
-after(async () => close?.());
+after(async () => db?.close());
 
 const deps = () => ({ db: { sql } }) as never;
 
