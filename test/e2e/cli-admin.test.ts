@@ -21,34 +21,40 @@ async function fails(args: string[], code: number, message: RegExp) {
 
 before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
-  for (const name of ['root', 'ada', 'adam', 'bea']) {
-    await latchkey.cliJson(['user', 'create', '--email', `${name}@example.com`, '--password-stdin', ...(name === 'root' ? ['--role', 'admin'] : [])], { stdin: PASSWORD });
-  }
+  await Promise.all(['root', 'ada', 'adam', 'bea'].map((name) =>
+    latchkey.cliJson(['user', 'create', '--email', `${name}@example.com`, '--password-stdin', ...(name === 'root' ? ['--role', 'admin'] : [])], { stdin: PASSWORD }),
+  ));
 });
 after(async () => latchkey?.stop());
 
 test('every new command has --help', async () => {
-  for (const command of ['user list', 'user show', 'user enable', 'user reset-factors', 'user sign-out', 'user delete', 'api show', 'api delete', 'client update']) {
-    const help = await latchkey.cli([...command.split(' '), '--help']);
-    assert.equal(help.code, 0, command);
-    assert.match(help.stdout, new RegExp(`Usage: latchkey ${command}`));
+  const commands = ['user list', 'user show', 'user enable', 'user reset-factors', 'user sign-out', 'user delete', 'api show', 'api delete', 'client update'];
+  const helps = await Promise.all(commands.map((command) => latchkey.cli([...command.split(' '), '--help'])));
+  for (const [i, help] of helps.entries()) {
+    assert.equal(help.code, 0, commands[i]);
+    assert.match(help.stdout, new RegExp(`Usage: latchkey ${commands[i]}`));
     assert.match(help.stdout, /--json/);
   }
 });
 
 test('user list pages by e-mail prefix; user show, enable, reset-factors, sign-out, delete', async () => {
-  const page = await latchkey.cliJson(['user', 'list', '--query', 'ad', '--limit', '1']);
+  // Reads first, side by side (each command is its own process).
+  const [page, shown] = await Promise.all([
+    latchkey.cliJson(['user', 'list', '--query', 'ad', '--limit', '1']),
+    latchkey.cliJson(['user', 'show', 'bea@example.com']),
+    fails(['user', 'list', '--limit', '0'], 2, /--limit/),
+    fails(['user', 'show', 'nobody@example.com'], 2, /no user/),
+    fails(['user', 'show'], 2, /required/),
+  ]);
   assert.deepEqual(page.users.map((u: any) => u.email), ['ada@example.com']);
-  const next = await latchkey.cliJson(['user', 'list', '--query', 'ad', '--cursor', page.next]);
-  assert.deepEqual(next.users.map((u: any) => u.email), ['adam@example.com']);
-  await fails(['user', 'list', '--limit', '0'], 2, /--limit/);
-
-  const shown = await latchkey.cliJson(['user', 'show', 'bea@example.com']);
   assert.equal(shown.email, 'bea@example.com');
   assert.equal(shown.factors.totp, false);
-  assert.equal((await latchkey.cliJson(['user', 'show', shown.id])).email, 'bea@example.com', 'by id too');
-  await fails(['user', 'show', 'nobody@example.com'], 2, /no user/);
-  await fails(['user', 'show'], 2, /required/);
+  const [next, byId] = await Promise.all([
+    latchkey.cliJson(['user', 'list', '--query', 'ad', '--cursor', page.next]),
+    latchkey.cliJson(['user', 'show', shown.id]),
+  ]);
+  assert.deepEqual(next.users.map((u: any) => u.email), ['adam@example.com']);
+  assert.equal(byId.email, 'bea@example.com', 'by id too');
 
   await latchkey.cliJson(['user', 'disable', '--email', 'bea@example.com']);
   assert.equal((await latchkey.cliJson(['user', 'show', 'bea@example.com'])).disabled, true);
@@ -57,29 +63,34 @@ test('user list pages by e-mail prefix; user show, enable, reset-factors, sign-o
   assert.deepEqual((await latchkey.cliJson(['user', 'reset-factors', 'bea@example.com'])).removed, { totp: false, passkeys: 0, recovery_codes: 0 });
   assert.equal((await latchkey.cliJson(['user', 'sign-out', 'bea@example.com'])).sessions_ended, 0);
   assert.equal((await latchkey.cliJson(['user', 'delete', 'bea@example.com'])).deleted, true);
-  await fails(['user', 'show', 'bea@example.com'], 2, /no user/);
-  await fails(['user', 'delete', 'root@example.com'], 2, /last enabled admin/);
-  const plain = await latchkey.cli(['user', 'show', 'ada@example.com']);
+  const [, , plain] = await Promise.all([
+    fails(['user', 'show', 'bea@example.com'], 2, /no user/),
+    fails(['user', 'delete', 'root@example.com'], 2, /last enabled admin/),
+    latchkey.cli(['user', 'show', 'ada@example.com']),
+  ]);
   assert.equal(plain.code, 0);
   assert.match(plain.stdout, /^email: ada@example.com$/m);
 });
 
 test('api show and delete; client update through the client rules', async () => {
   await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read']);
-  const shown = await latchkey.cliJson(['api', 'show', API]);
+  const [shown, client] = await Promise.all([
+    latchkey.cliJson(['api', 'show', API]),
+    latchkey.cliJson(['client', 'create', '--name', 'Books', '--type', 'web', '--redirect-uri', 'https://books.example.com/cb', '--scope', 'openid ledger:read']),
+    fails(['api', 'show', 'https://none.example.com'], 2, /no API/),
+  ]);
   assert.equal(shown.audience, API);
   assert.deepEqual(shown.scopes.map((s: any) => s.name), ['ledger:read']);
-  await fails(['api', 'show', 'https://none.example.com'], 2, /no API/);
-
-  const client = await latchkey.cliJson(['client', 'create', '--name', 'Books', '--type', 'web', '--redirect-uri', 'https://books.example.com/cb', '--scope', 'openid ledger:read']);
   const updated = await latchkey.cliJson(['client', 'update', client.client_id, '--name', 'Books 2', '--redirect-uri', 'https://books.example.com/cb2', '--scope', 'openid']);
   assert.equal(updated.name, 'Books 2');
   assert.deepEqual(updated.metadata.redirect_uris, ['https://books.example.com/cb2']);
   assert.deepEqual(updated.api_scopes, []);
-  await fails(['client', 'update', client.client_id, '--redirect-uri', 'http://books.example.com/cb'], 2, /redirect/i);
-  await fails(['client', 'update', client.client_id, '--cors-origin', 'https://books.example.com'], 2, /single-page/);
-  await fails(['client', 'update', client.client_id], 2, /nothing to change/);
-  await fails(['client', 'update', 'no-such-client', '--name', 'x'], 2, /no client/);
+  await Promise.all([
+    fails(['client', 'update', client.client_id, '--redirect-uri', 'http://books.example.com/cb'], 2, /redirect/i),
+    fails(['client', 'update', client.client_id, '--cors-origin', 'https://books.example.com'], 2, /single-page/),
+    fails(['client', 'update', client.client_id], 2, /nothing to change/),
+    fails(['client', 'update', 'no-such-client', '--name', 'x'], 2, /no client/),
+  ]);
 
   assert.equal((await latchkey.cliJson(['api', 'delete', API])).deleted, true);
   await fails(['api', 'delete', API], 2, /no API/);
@@ -97,11 +108,13 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>):
 }
 
 test('user disable --email goes through the admin library: the last enabled admin is kept; the event names the CLI', async () => {
-  await fails(['user', 'disable', '--email', 'root@example.com'], 2, /last enabled admin/);
+  await Promise.all([
+    fails(['user', 'disable', '--email', 'root@example.com'], 2, /last enabled admin/),
+    fails(['user', 'disable', '--email', 'nobody@example.com'], 2, /no user/),
+    fails(['user', 'disable', '--email', 'root'], 2, /e-mail/),
+    fails(['user', 'disable'], 2, /--email is required/),
+  ]);
   assert.equal((await latchkey.cliJson(['user', 'show', 'root@example.com'])).disabled, false);
-  await fails(['user', 'disable', '--email', 'nobody@example.com'], 2, /no user/);
-  await fails(['user', 'disable', '--email', 'root'], 2, /e-mail/);
-  await fails(['user', 'disable'], 2, /--email is required/);
 
   const disabled = await latchkey.cliJson(['user', 'disable', '--email', ' ADA@Example.com ']);
   assert.equal(disabled.email, 'ada@example.com');
@@ -122,10 +135,13 @@ test('latchkey audit filters by --until and --ip as the admin API does', async (
   assert.ok(before.events.every((e: any) => Date.parse(e.at) < at));
   const window = await latchkey.cliJson(['audit', '--since', new Date(at).toISOString(), '--until', new Date(at + 1).toISOString()]);
   assert.ok(window.events.some((e: any) => e.id === newest.id));
-  assert.deepEqual((await latchkey.cliJson(['audit', '--ip', '198.51.100.77'])).events, []);
-  await fails(['audit', '--until', 'next tuesday'], 2, /invalid time/);
-  await fails(['audit', '--cursor', '12345'], 2, /invalid cursor/);
-  const help = await latchkey.cli(['audit', '--help']);
+  const [elsewhere, help] = await Promise.all([
+    latchkey.cliJson(['audit', '--ip', '198.51.100.77']),
+    latchkey.cli(['audit', '--help']),
+    fails(['audit', '--until', 'next tuesday'], 2, /invalid time/),
+    fails(['audit', '--cursor', '12345'], 2, /invalid cursor/),
+  ]);
+  assert.deepEqual(elsewhere.events, []);
   assert.match(help.stdout, /--until/);
   assert.match(help.stdout, /--ip/);
 });
