@@ -72,8 +72,7 @@ before(async () => {
   app = await startAppServer();
   latchkey = await startLatchkey({ ADMIN_API_TOKEN: ADMIN_TOKEN, MFA_REQUIRED: 'none' });
   api = await adminApiClient(latchkey.issuer, ADMIN_TOKEN);
-  await createUser('root', ['admin']);
-  for (const name of ['alice', 'amy', 'anna', 'bob', 'carol']) await createUser(name);
+  await Promise.all([createUser('root', ['admin']), ...['alice', 'amy', 'anna', 'bob', 'carol'].map((name) => createUser(name))]);
 });
 after(async () => {
   await latchkey?.stop();

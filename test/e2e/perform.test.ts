@@ -55,8 +55,10 @@ async function verified(token: string, audience: string) {
 
 before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
-  await latchkey.cliJson(['user', 'create', '--email', 'alice@example.com', '--password-stdin'], { stdin: PASSWORD });
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  await Promise.all([
+    latchkey.cliJson(['user', 'create', '--email', 'alice@example.com', '--password-stdin'], { stdin: PASSWORD }),
+    latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']),
+  ]);
   service = await latchkey.cliJson(['client', 'create', '--name', 'Nightly export', '--type', 'service', '--scope', 'notes:read']);
 });
 after(async () => latchkey?.stop());
@@ -87,17 +89,16 @@ describe('latchkey perform client-credentials', () => {
   });
 
   test('a wrong secret exits 1 naming invalid_client; no secret, or a scope not offered, exits 2', async () => {
-    const wrong = await latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id, '--client-secret-stdin', '--scope', 'notes:read'], { stdin: 'not-the-secret' });
+    const [wrong, none, scope, flag] = await Promise.all([
+      latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id, '--client-secret-stdin', '--scope', 'notes:read'], { stdin: 'not-the-secret' }),
+      latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id]),
+      latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id, '--scope', 'notes:write'], { env: { LATCHKEY_CLIENT_SECRET: service.client_secret } }),
+      // A secret given as a flag value (visible in `ps` and shell history) is not accepted.
+      latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id, '--client-secret', service.client_secret]),
+    ]);
     assertRefused(wrong, 1, /^latchkey: the token endpoint refused the request \(invalid_client.*check --client-id and the client secret/m);
-
-    const none = await latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id]);
     assertRefused(none, 2, /client secret is required: pipe it to --client-secret-stdin or set LATCHKEY_CLIENT_SECRET/);
-
-    const scope = await latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id, '--scope', 'notes:write'], { env: { LATCHKEY_CLIENT_SECRET: service.client_secret } });
     assertRefused(scope, 2, /invalid_scope/);
-
-    // A secret given as a flag value (visible in `ps` and shell history) is not accepted.
-    const flag = await latchkeyCli(['perform', 'client-credentials', '--client-id', service.client_id, '--client-secret', service.client_secret]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /Unknown option '--client-secret'/);
   });
