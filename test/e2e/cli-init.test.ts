@@ -39,7 +39,8 @@ const linesOf = (stderr: string) => stderr.split('\n').filter((l) => l && !/^lat
 
 test('no database in DATA_DIR: refused with exit 2 and what to do, nothing created; --init creates it', async () => {
   const dataDir = path.join(scratch, 'typo', 'data');
-  const refused = await cli(['api', 'list'], { DATA_DIR: dataDir });
+  // With --json, stderr is one JSON error and nothing else.
+  const [refused, refusedJson] = await Promise.all([cli(['api', 'list'], { DATA_DIR: dataDir }), cli(['api', 'list', '--json'], { DATA_DIR: dataDir })]);
   assert.equal(refused.code, 2, refused.stderr);
   assert.equal(refused.stdout, '');
   assert.deepEqual(linesOf(refused.stderr), [
@@ -47,8 +48,6 @@ test('no database in DATA_DIR: refused with exit 2 and what to do, nothing creat
     `latchkey: there is no database in DATA_DIR=${dataDir}; set DATA_DIR (or DATABASE_URL) to the server's, run \`latchkey serve\` once to create it, or pass --init to create a new one here`,
   ]);
   assert.equal(existsSync(path.join(scratch, 'typo')), false, 'nothing was created');
-  // With --json, stderr is one JSON error and nothing else.
-  const refusedJson = await cli(['api', 'list', '--json'], { DATA_DIR: dataDir });
   assert.equal(refusedJson.code, 2);
   assert.match(JSON.parse(linesOf(refusedJson.stderr).join('\n')).error, /there is no database in DATA_DIR=.*--init/);
 
@@ -65,9 +64,10 @@ test('no database in DATA_DIR: refused with exit 2 and what to do, nothing creat
 });
 
 test('--init is listed in --help of database commands, not of serve or perform', async () => {
-  assert.match((await cli(['user', 'create', '--help'], {})).stdout, /--init/);
-  assert.doesNotMatch((await cli(['serve', '--help'], {})).stdout, /--init/);
-  assert.doesNotMatch((await cli(['perform', 'client-credentials', '--help'], {})).stdout, /--init/);
+  const [userCreate, serve, perform] = await Promise.all([cli(['user', 'create', '--help'], {}), cli(['serve', '--help'], {}), cli(['perform', 'client-credentials', '--help'], {})]);
+  assert.match(userCreate.stdout, /--init/);
+  assert.doesNotMatch(serve.stdout, /--init/);
+  assert.doesNotMatch(perform.stdout, /--init/);
 });
 
 test('the target line never shows a DATABASE_URL password', () => {
