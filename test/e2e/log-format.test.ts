@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { prettyLine } from '../../src/logger.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
 import { freePort, repoRoot, serverArgs, serverEnv, startLatchkey } from '../support/latchkey.ts';
@@ -68,37 +68,40 @@ async function serveOnTerminal(env: Record<string, string>): Promise<string> {
   }
 }
 
-test('on a terminal: readable lines, the listening URL and the next step first, no JSON', { skip: existsSync(SCRIPT) ? false : `${SCRIPT} (util-linux) is not installed` }, async () => {
-  const output = await serveOnTerminal({});
-  const lines = logLines(output);
-  assert.match(lines[0]!, /^\d\d:\d\d:\d\d INFO  Latchkey is listening on http:\/\/127\.0\.0\.1:\d+  issuer=http:\/\/127\.0\.0\.1:\d+ port=\d+ database=(pglite|postgres)/, output);
-  assert.match(lines[1]!, /^ {15}next: add a user and an app with the latchkey command, then get a token \(README, "From nothing to a token"\); users sign in at http:\/\/127\.0\.0\.1:\d+\/account$/);
-  assert.ok(lines.some((l) => /^\d\d:\d\d:\d\d INFO  GET \/\.well-known\/openid-configuration 200 \d+ms/.test(l)), output);
-  assert.ok(!lines.some((l) => l.trimStart().startsWith('{')), `no JSON on a terminal:\n${output}`);
-  // What was logged while starting (a fresh PostgreSQL database is migrated) follows, not precedes, it.
-  if (process.env.TEST_DATABASE_URL) assert.ok(lines.slice(2).some((l) => /INFO  database migrated/.test(l)), output);
-});
+// Each server has its own port and DATA_DIR: the three start side by side.
+describe('the server as started', { concurrency: true }, () => {
+  test('on a terminal: readable lines, the listening URL and the next step first, no JSON', { skip: existsSync(SCRIPT) ? false : `${SCRIPT} (util-linux) is not installed` }, async () => {
+    const output = await serveOnTerminal({});
+    const lines = logLines(output);
+    assert.match(lines[0]!, /^\d\d:\d\d:\d\d INFO  Latchkey is listening on http:\/\/127\.0\.0\.1:\d+  issuer=http:\/\/127\.0\.0\.1:\d+ port=\d+ database=(pglite|postgres)/, output);
+    assert.match(lines[1]!, /^ {15}next: add a user and an app with the latchkey command, then get a token \(README, "From nothing to a token"\); users sign in at http:\/\/127\.0\.0\.1:\d+\/account$/);
+    assert.ok(lines.some((l) => /^\d\d:\d\d:\d\d INFO  GET \/\.well-known\/openid-configuration 200 \d+ms/.test(l)), output);
+    assert.ok(!lines.some((l) => l.trimStart().startsWith('{')), `no JSON on a terminal:\n${output}`);
+    // What was logged while starting (a fresh PostgreSQL database is migrated) follows, not precedes, it.
+    if (process.env.TEST_DATABASE_URL) assert.ok(lines.slice(2).some((l) => /INFO  database migrated/.test(l)), output);
+  });
 
-test('LOG_FORMAT=json on a terminal: JSON lines', { skip: existsSync(SCRIPT) ? false : `${SCRIPT} (util-linux) is not installed` }, async () => {
-  const lines = logLines(await serveOnTerminal({ LOG_FORMAT: 'json' }));
-  const entries = lines.map((l) => JSON.parse(l));
-  const listening = entries.find((e) => e.msg === 'Latchkey is listening');
-  assert.match(listening.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  assert.equal(listening.level, 30);
-});
-
-test('not a terminal (a pipe): JSON lines, the listening one with url, issuer and next', async () => {
-  const latchkey = await startLatchkey();
-  try {
-    const lines = logLines(latchkey.output());
+  test('LOG_FORMAT=json on a terminal: JSON lines', { skip: existsSync(SCRIPT) ? false : `${SCRIPT} (util-linux) is not installed` }, async () => {
+    const lines = logLines(await serveOnTerminal({ LOG_FORMAT: 'json' }));
     const entries = lines.map((l) => JSON.parse(l));
     const listening = entries.find((e) => e.msg === 'Latchkey is listening');
-    assert.equal(listening.issuer, latchkey.issuer);
-    assert.equal(listening.url, latchkey.issuer);
-    assert.match(listening.next, /From nothing to a token/);
-  } finally {
-    await latchkey.stop();
-  }
+    assert.match(listening.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(listening.level, 30);
+  });
+
+  test('not a terminal (a pipe): JSON lines, the listening one with url, issuer and next', async () => {
+    const latchkey = await startLatchkey();
+    try {
+      const lines = logLines(latchkey.output());
+      const entries = lines.map((l) => JSON.parse(l));
+      const listening = entries.find((e) => e.msg === 'Latchkey is listening');
+      assert.equal(listening.issuer, latchkey.issuer);
+      assert.equal(listening.url, latchkey.issuer);
+      assert.match(listening.next, /From nothing to a token/);
+    } finally {
+      await latchkey.stop();
+    }
+  });
 });
 
 test('a pretty line keeps redaction and puts an error stack under the line', () => {
