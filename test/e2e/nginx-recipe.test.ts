@@ -100,9 +100,6 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
     const nobody = root ? { uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })) } : undefined;
     if (nobody) for (const name of ['tmp', 'privkey.pem']) chownSync(path.join(dir, name), nobody.uid, nobody.gid);
     if (nobody) chownSync(dir, nobody.uid, nobody.gid);
-    nginx = spawn(NGINX, ['-e', 'stderr', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'], ...(nobody ?? {}) });
-    nginx.stdout!.on('data', (d) => (nginxLog += d));
-    nginx.stderr!.on('data', (d) => (nginxLog += d));
 
     databaseUrl = await createDatabase(PG!, `lk_nginx_${randomBytes(4).toString('hex')}`);
     const shared = {
@@ -115,15 +112,23 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
       SIGNUP: 'closed',
       PASSWORD_RESET: 'off',
     };
-    // startLatchkey waits until the issuer (nginx) answers; the second instance is then checked directly.
-    for (const port of upstreamPorts) instances.push(await startLatchkey({ ...shared, PORT: String(port) }));
-    for (const port of upstreamPorts) {
+    // Both instances at once, and nginx only when both answer on their own ports: nginx takes an
+    // instance out of the rotation for fail_timeout (10 s) after requests it could not pass to it,
+    // as it would while the instance is still starting. (startLatchkey waits until the issuer,
+    // nginx, answers.)
+    const starting = upstreamPorts.map((port, i) => startLatchkey({ ...shared, PORT: String(port) }).then((instance) => (instances[i] = instance)));
+    const bothReady = Promise.all(upstreamPorts.map(async (port) => {
       const deadline = Date.now() + 120_000;
       while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) {
         assert.ok(Date.now() < deadline, `instance on ${port} never became ready`);
         await new Promise((r) => setTimeout(r, 100));
       }
-    }
+    }));
+    await Promise.race([bothReady, Promise.all(starting)]);
+    nginx = spawn(NGINX, ['-e', 'stderr', '-p', dir, '-c', path.join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'], ...(nobody ?? {}) });
+    nginx.stdout!.on('data', (d) => (nginxLog += d));
+    nginx.stderr!.on('data', (d) => (nginxLog += d));
+    await Promise.all(starting);
   });
 
   after(async () => {
@@ -133,7 +138,7 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
         nginx!.kill('SIGTERM');
       });
     }
-    for (const instance of instances) await instance.stop();
+    for (const instance of instances) await instance?.stop();
     if (databaseUrl) await dropDatabase(databaseUrl).catch(() => {});
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
