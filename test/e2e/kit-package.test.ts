@@ -5,6 +5,7 @@
  * `.mjs` file under Node 20 and Node 24 — no tsx, no TypeScript loader — refuses a tampered
  * one, and a TypeScript file type-checks against the shipped declarations.
  */
+// test-once: the package verifies tokens with the JWKS alone; the database behind the issuer never reaches it
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

@@ -5,6 +5,7 @@
  * 404). That each operation's real answer matches its documented schema is checked by
  * admin-api.test.ts, which calls every operation through test/support/admin-api.ts.
  */
+// test-once: the document and the routes it is compared with are the same whatever database the server uses
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { adminApiRouters, OPENAPI_PATH } from '../../src/admin/admin-api.ts';
