@@ -222,9 +222,13 @@ describe('apps', () => {
     assert.equal((await machineToken(service.clientId, service.secret)).status, 200);
     await page.goto(`${latchkey.issuer}/admin/apps?filter=machine_access_pending`);
     assert.equal(await page.locator(`#apps tr[data-client-id="${service.clientId}"]`).count(), 0);
-    // Each change is an audit event naming the admin.
-    const events = await auditWindow();
-    for (const type of ['client.approved', 'client.machine_access_approved']) {
+    // Each change is an audit event naming the admin (events are written in batches: wait for both).
+    const changes = ['client.approved', 'client.machine_access_approved'];
+    const events = await waitFor('the approvals in the audit log', async () => {
+      const found = (await auditWindow()).filter((e) => e.clientId === service.clientId && changes.includes(e.type));
+      return changes.every((type) => found.some((e) => e.type === type)) ? found : undefined;
+    });
+    for (const type of changes) {
       assert.ok(events.some((e) => e.type === type && e.clientId === service.clientId && e.actor === admin.id), type);
     }
   });
@@ -242,7 +246,12 @@ describe('apps', () => {
     service.secret = secret;
     await page.goto(`${latchkey.issuer}/admin/apps/${encodeURIComponent(service.clientId)}`);
     assert.equal((await page.content()).includes(secret), false);
-    assert.equal((await auditWindow()).some((e) => JSON.stringify(e).includes(secret)), false);
+    // Once the rotation's event is written, no event holds the secret.
+    const logged = await waitFor('the rotation in the audit log', async () => {
+      const events = await auditWindow();
+      return events.some((e) => e.type === 'client.secret_rotated' && e.clientId === service.clientId) ? events : undefined;
+    });
+    assert.equal(logged.some((e) => JSON.stringify(e).includes(secret)), false);
   });
 
   test('the app page lists its tokens over 30 days; suspend stops it and unsuspend restores it', async () => {
@@ -289,8 +298,8 @@ describe('apps', () => {
     await Promise.all([page.waitForNavigation(), page.click('#delete-app button')]);
     assert.equal(new URL(page.url()).pathname, '/admin/apps');
     await waitFor('the deleted client refused', async () => ((await machineToken(target.client_id, target.client_secret)).status === 401 ? true : undefined));
-    const deleted = (await auditWindow()).find((e) => e.type === 'client.deleted' && e.clientId === target.client_id);
-    assert.equal(deleted?.actor, admin.id);
+    const deleted = await waitFor('the deletion event', async () => (await auditWindow()).find((e) => e.type === 'client.deleted' && e.clientId === target.client_id));
+    assert.equal(deleted.actor, admin.id);
   });
 });
 
