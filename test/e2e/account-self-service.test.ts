@@ -18,6 +18,7 @@ import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { KIT_STATUS_CACHE_SECONDS, REVOKED_WITHIN_MS, untilRefused } from '../support/revocation.ts';
 import { AuthenticatorApp, secretFromPage } from '../support/totp.ts';
 import { createTestUser } from '../support/users.ts';
+import { waitFor } from '../support/wait.ts';
 
 const NOTES = 'https://notes.example.com/api';
 const images = path.join(repoRoot, 'docs/images');
@@ -370,7 +371,12 @@ describe('password, data and deletion', () => {
       await page.fill('#password', user.password);
       await Promise.all([page.waitForNavigation(), page.click('form[action$="/login"] button[type=submit]')]);
       assert.equal(await page.locator('form[action$="/login"]').count(), 1);
-      const audit = await latchkey.cliJson<any>(['audit', '--type', 'account.deleted', '--user', user.id]);
+      // Audit events are written in batches: wait for it (the test fails if it never comes).
+      const readAudit = () => latchkey.cliJson<any>(['audit', '--type', 'account.deleted', '--user', user.id]);
+      const audit = await waitFor('the deletion in the audit log', async () => {
+        const found = await readAudit();
+        return JSON.stringify(found).includes('account.deleted') ? found : undefined;
+      }, { timeoutMs: 10_000, intervalMs: 250 }).catch(readAudit);
       assert.equal(JSON.stringify(audit).includes('account.deleted'), true, 'an audit event');
       assert.equal(JSON.stringify(audit).includes(user.email), false, 'the audit event does not name the e-mail');
     });
