@@ -6,6 +6,7 @@
  * are checked against the token itself (verified here with jose); refusals exit 1 or 2 with a
  * clear message, and no secret is ever printed or put on a command line.
  */
+// test-once: `latchkey perform` is an OAuth client over HTTP that never opens the database; the token paths it calls run on PostgreSQL in the other files
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
