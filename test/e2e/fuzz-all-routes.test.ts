@@ -26,6 +26,7 @@ import type { CredentialAttempts } from '../../src/security/credential-attempts.
 import type { RateLimits } from '../../src/security/rate-limits.ts';
 import { mountedRouters } from '../../src/server.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { eachAtOnce } from '../support/concurrency.ts';
 import { Jar } from '../support/http-session.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -314,14 +315,6 @@ function distinctRequests(attempts: Attempt[]): Attempt[] {
   });
 }
 
-/** Runs attempts a few at a time (the server is one process; this keeps the sweep quick). */
-async function inParallel(attempts: Attempt[], width = 8): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < attempts.length) await attempt(attempts[next++]!);
-  }));
-}
-
 let routes: Route[];
 
 test('the routes are enumerated from the routers and from discovery', async () => {
@@ -357,7 +350,7 @@ test('sweep: each hostile value in each path segment, query field and body field
   }
   const requests = distinctRequests(attempts);
   t.diagnostic(`${requests.length} distinct requests (${attempts.length} attempts, ${routes.length} routes)`);
-  await inParallel(requests);
+  await eachAtOnce(requests, 8, attempt);
   assert.deepEqual(failures, [], `${failures.length} of ${requests.length} distinct requests (${attempts.length} attempts) answered 5xx or not at all`);
 });
 

@@ -19,6 +19,7 @@ import type { ProviderHolder } from '../../src/oidc/provider-holder.ts';
 import type { CredentialAttempts } from '../../src/security/credential-attempts.ts';
 import type { RateLimits } from '../../src/security/rate-limits.ts';
 import { basic, csrfOf, FORM, Jar, postForm, sender, startSignIn, type SignIn } from '../support/http-session.ts';
+import { eachAtOnce } from '../support/concurrency.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
@@ -64,17 +65,6 @@ function allRoutes() {
   const services = { config } as unknown as Services;
   const mounted = mountedRouters({ services, holder: {} as ProviderHolder, csrfSecret: 'x'.repeat(32), attempts: {} as CredentialAttempts, limits: {} as RateLimits, metrics: new Metrics() });
   return serverRouteTable(mounted);
-}
-
-/**
- * Calls `fn` on every item, `width` at a time: hundreds of independent requests need not wait for
- * each other's round trips (the server is one process, so more in flight would only queue).
- */
-async function eachAtOnce<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
 }
 
 /** Pure: the other spellings of a concrete path an attacker would try. */
