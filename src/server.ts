@@ -122,10 +122,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   // The control socket opens before the HTTP listener: once the server answers HTTP, local
   // tools can already reach it (they would otherwise find the database owned and no socket).
-  const closeControlSocket =
-    db.kind === 'pglite'
-      ? await listenControlSocket(config.dataDir, createOperations(services, clientMetadataValidator(() => holder.current), () => holder.current), logger)
-      : async () => {};
+  const closeControlSocket = await listenControlSocket(config, createOperations(services, clientMetadataValidator(() => holder.current), () => holder.current), logger);
 
   const server = http.createServer(app.callback());
   server.headersTimeout = 20_000;

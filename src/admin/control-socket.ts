@@ -1,23 +1,50 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
+import type { Config } from '../config/config.ts';
 import { answerFor } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { RunOperation } from './operation-table.ts';
 
 /**
- * The embedded database can be open in one process only. While the server runs, it listens on
- * a unix socket in DATA_DIR (mode 0600: only the owner of the data may use it) and runs CLI
- * operations on the CLI's behalf: an operator surface like the admin API and the console, over
- * the same operation table (operation-table.ts). Both ends of the socket are here; the CLI's
- * end (callControlSocket) imports nothing heavy, so `latchkey` starts fast.
+ * While the server runs, it listens on a unix socket in DATA_DIR (mode 0600: only the owner of
+ * the data may use it) and runs CLI operations on the CLI's behalf: an operator surface like the
+ * admin API and the console, over the same operation table (operation-table.ts).
+ *  - On the embedded database this is the only way: PGlite can be open in one process only.
+ *  - On PostgreSQL it spares each command its own database pool, provider and keys (about 3 s
+ *    of CPU against a few milliseconds); a command that finds no server on the socket opens the
+ *    database itself as before, and the other instances hear of the change by NOTIFY either way.
+ * The CLI sends the database it means (databaseIdentity); a server working on another one
+ * declines, and the CLI opens its own. It trusts only a socket owned by DATA_DIR's owner in a
+ * DATA_DIR closed to others, so nobody else can plant one to collect the passwords and secrets
+ * that commands carry. Both ends are here; the CLI's end imports nothing heavy, so `latchkey`
+ * starts fast.
  */
 export const controlSocketPath = (dataDir: string) => path.join(dataDir, 'latchkey.sock');
+const DATABASE_HEADER = 'latchkey-database';
+/** The answer of a server that works on another database than the one the CLI means. */
+const OTHER_DATABASE = 421;
 
-export async function listenControlSocket(dataDir: string, run: RunOperation, logger: Logger): Promise<() => Promise<void>> {
-  const socketPath = controlSocketPath(dataDir);
-  if (existsSync(socketPath)) rmSync(socketPath);
+/** Which database a process works on, without secrets: the embedded one (of the DATA_DIR the socket is in), or user@host:port/name. */
+export function databaseIdentity(config: Pick<Config, 'databaseUrl'>): string {
+  if (!config.databaseUrl) return 'embedded';
+  try {
+    const url = new URL(config.databaseUrl);
+    return `postgres:${decodeURIComponent(url.username)}@${url.hostname}:${url.port || '5432'}${url.pathname}`;
+  } catch {
+    return 'postgres:(unparsable DATABASE_URL)';
+  }
+}
+
+export async function listenControlSocket(config: Pick<Config, 'databaseUrl' | 'dataDir'>, run: RunOperation, logger: Logger): Promise<() => Promise<void>> {
+  const socketPath = controlSocketPath(config.dataDir);
+  const identity = databaseIdentity(config);
   const server = http.createServer(async (req, res) => {
+    if (req.headers[DATABASE_HEADER] !== identity) {
+      res.writeHead(OTHER_DATABASE).end();
+      return;
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const name = decodeURIComponent((req.url ?? '/').slice(1));
@@ -34,29 +61,73 @@ export async function listenControlSocket(dataDir: string, run: RunOperation, lo
     }
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   });
+  // Another instance on the same DATA_DIR (PostgreSQL) answers already: it keeps the socket
+  // (closing a unix socket server unlinks its path, so taking it over would leave the name to
+  // whichever instance stops first). The embedded database's lock rules that out.
+  if (config.databaseUrl && (await answers(socketPath))) {
+    logger.info({ socket: socketPath }, 'another Latchkey instance answers the control socket in DATA_DIR');
+    return async () => {};
+  }
   const previousMask = process.umask(0o177);
   try {
+    // On PostgreSQL DATA_DIR may not exist yet; made owner-only like on the embedded database.
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    if (existsSync(socketPath)) rmSync(socketPath);
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
+  } catch (error) {
+    // The embedded database is unusable by the CLI without it; on PostgreSQL the CLI opens its own connection.
+    if (!config.databaseUrl) throw error;
+    logger.warn({ err: error, socket: socketPath }, 'no control socket: latchkey commands on this host will open their own database connection');
+    return async () => {};
   } finally {
     process.umask(previousMask);
   }
   return () =>
     new Promise<void>((resolve) => {
+      // (closing also removes the socket file)
       server.close(() => resolve());
       server.closeAllConnections();
-      rmSync(socketPath, { force: true });
     });
 }
 
-/** Sends one operation to a running server. Undefined when no server is listening. */
-export async function callControlSocket(dataDir: string, name: string, input: unknown): Promise<{ result?: unknown; error?: string; kind?: string; field?: string } | undefined> {
-  const socketPath = controlSocketPath(dataDir);
-  if (!existsSync(socketPath)) return undefined;
+/** Whether a server listens on the socket (not a file left behind by a crashed one). */
+function answers(socketPath: string): Promise<boolean> {
+  if (!existsSync(socketPath)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** A socket someone else could have put there is not asked (see the top of this file). */
+function trustedSocket(dataDir: string, socketPath: string): boolean {
+  try {
+    const socket = lstatSync(socketPath);
+    const dir = statSync(dataDir);
+    return socket.isSocket() && socket.uid === dir.uid && (dir.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Sends one operation to a running server. Undefined when no server on this database is listening. */
+export async function callControlSocket(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  name: string,
+  input: unknown,
+): Promise<{ result?: unknown; error?: string; kind?: string; field?: string } | undefined> {
+  const socketPath = controlSocketPath(config.dataDir);
+  if (!trustedSocket(config.dataDir, socketPath)) return undefined;
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, path: `/${encodeURIComponent(name)}`, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+    const headers = { 'content-type': 'application/json', [DATABASE_HEADER]: databaseIdentity(config) };
+    const req = http.request({ socketPath, path: `/${encodeURIComponent(name)}`, method: 'POST', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+      res.on('end', () => resolve(res.statusCode === OTHER_DATABASE ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'))));
     });
     req.on('error', (error: NodeJS.ErrnoException) => {
       // A socket file left behind by a crashed server: nobody is listening.

@@ -386,12 +386,11 @@ function print(result: unknown, json: boolean) {
 }
 
 async function runOperation(config: Config, name: OperationName, input: unknown): Promise<unknown> {
-  if (!config.databaseUrl) {
-    const answer = await callControlSocket(config.dataDir, name, input);
-    if (answer) {
-      if (answer.error !== undefined) throw errorOfKind(answer.kind, answer.error, answer.field);
-      return answer.result;
-    }
+  // A server running on this database does it (admin/control-socket.ts); otherwise this process opens the database.
+  const answer = await callControlSocket(config, name, input);
+  if (answer) {
+    if (answer.error !== undefined) throw errorOfKind(answer.kind, answer.error, answer.field);
+    return answer.result;
   }
   const [{ createServices }, { createLogger }, { buildProvider }, { clientMetadataValidator }, { createOperations }, { recordAuditEvents }] = await Promise.all([
     import('../context.ts'),

@@ -3,15 +3,19 @@
  * key rotation take effect in the running server without a restart; bad input exits 2 with a
  * clear message and stores nothing; every command has --help. Then the server is stopped and
  * the CLI opens the database itself (PGlite directly, or PostgreSQL), and the restarted server
- * sees what it wrote. On PGlite the running server executes CLI commands over its control
- * socket; on PostgreSQL the CLI always writes to the database and the server hears NOTIFY.
+ * sees what it wrote. A running server executes CLI commands over its control socket; on
+ * PostgreSQL a CLI that finds none (another host) writes to the database, and the server hears NOTIFY.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { discover, oauthErrorOf } from '../support/flow.ts';
-import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { backend, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { waitFor } from '../support/wait.ts';
 
 const NOTES = 'https://notes.example.com/api';
 const WEB_REDIRECT = 'https://notebook.example.com/callback';
@@ -365,6 +369,26 @@ describe('keys rotate', () => {
     for (const token of [oldToken, newToken]) {
       const { payload } = await jwtVerify(token, jwks, { issuer: latchkey.issuer, audience: NOTES });
       assert.equal(payload.client_id, service.client_id);
+    }
+  });
+});
+
+describe('on PostgreSQL, a CLI without the server\'s socket (another host) works on the database itself', { skip: backend !== 'postgres' && 'the embedded database has one process' }, () => {
+  test('keys rotate --now from a DATA_DIR with no socket: the running server hears of it and publishes the new keys', async () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'latchkey-other-host-'));
+    try {
+      const before = await jwksKids();
+      // Another host is given the instances' key (here: the one the server made in its DATA_DIR).
+      const key = readFileSync(path.join(latchkey.env.DATA_DIR!, 'encryption.key'), 'utf8').trim();
+      const rotation = await latchkey.cliJson<{ added: string[] }>(['keys', 'rotate', '--now'], { env: { DATA_DIR: elsewhere, ENCRYPTION_KEY: key } });
+      assert.equal(existsSync(path.join(elsewhere, 'latchkey.sock')), false);
+      assert.ok(rotation.added.every((kid) => !before.includes(kid)));
+      await waitFor('the new keys published by the running server', async () => {
+        const now = await jwksKids();
+        return rotation.added.every((kid) => now.includes(kid)) || undefined;
+      });
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
     }
   });
 });

@@ -61,9 +61,10 @@ export interface Latchkey {
   output(): string;
   /** Process id of the running server (it changes on restart), e.g. to read /proc/<pid>/status. */
   pid(): number | undefined;
-  cli(args: string[], options?: { stdin?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** `options.env` adds to or overrides the server's environment for this command only. */
+  cli(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs a CLI command with --json and returns the parsed result, failing loudly otherwise. */
-  cliJson<T = any>(args: string[], options?: { stdin?: string }): Promise<T>;
+  cliJson<T = any>(args: string[], options?: { stdin?: string; env?: Record<string, string> }): Promise<T>;
   stop(): Promise<void>;
   /** Stops the process with SIGKILL (a crash), keeping its data for a restart. */
   kill(): Promise<void>;
@@ -141,7 +142,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
 
   const cli: Latchkey['cli'] = (args, options = {}) =>
     new Promise((resolve) => {
-      const proc = spawn(nodeBinary, [cliBin, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const proc = spawn(nodeBinary, [cliBin, ...args], { cwd: repoRoot, env: { ...env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       proc.stdout.on('data', (d) => (stdout += d));
