@@ -5,4 +5,6 @@
 import { ensureBuilt } from '../../scripts/build.js';
 
 await ensureBuilt();
+// Before main.js and what it imports load (see src/cli/compile-cache.ts).
+(await import('../../dist/cli/compile-cache.js')).enableCompileCache();
 await import('../../dist/cli/main.js');

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { enableCompileCache } from './compile-cache.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseScopeSpec } from '../apis/api-registry.ts';
 import { ConfigError, type Config } from '../config/config.ts';
@@ -501,5 +502,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+enableCompileCache();
 const code = await main(process.argv.slice(2));
 if (code >= 0) process.exit(code);
