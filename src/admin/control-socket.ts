@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/config.ts';
 import { answerFor } from '../errors.ts';
+import { keyFingerprint } from '../keys/key-check.ts';
 import type { Logger } from '../logger.ts';
 import type { RunOperation } from './operation-table.ts';
 
@@ -15,34 +16,40 @@ import type { RunOperation } from './operation-table.ts';
  *  - On PostgreSQL it spares each command its own database pool, provider and keys (about 3 s
  *    of CPU against a few milliseconds); a command that finds no server on the socket opens the
  *    database itself as before, and the other instances hear of the change by NOTIFY either way.
- * The CLI sends the database it means (databaseIdentity); a server working on another one
- * declines, and the CLI opens its own. It trusts only a socket owned by DATA_DIR's owner in a
+ * The CLI sends the database and key it means (controlIdentity); a server working on another
+ * database or with another key declines, and the CLI opens the database itself. It trusts only a socket owned by DATA_DIR's owner in a
  * DATA_DIR closed to others, so nobody else can plant one to collect the passwords and secrets
  * that commands carry. Both ends are here; the CLI's end imports nothing heavy, so `latchkey`
  * starts fast.
  */
 export const controlSocketPath = (dataDir: string) => path.join(dataDir, 'latchkey.sock');
-const DATABASE_HEADER = 'latchkey-database';
-/** The answer of a server that works on another database than the one the CLI means. */
-const OTHER_DATABASE = 421;
+const IDENTITY_HEADER = 'latchkey-identity';
+/** The answer of a server that works on another database, or with another key, than the CLI. */
+const OTHER_IDENTITY = 421;
 
-/** Which database a process works on, without secrets: the embedded one (of the DATA_DIR the socket is in), or user@host:port/name. */
-export function databaseIdentity(config: Pick<Config, 'databaseUrl'>): string {
-  if (!config.databaseUrl) return 'embedded';
+/**
+ * What a process works with, without secrets: the database (the embedded one of the DATA_DIR the
+ * socket is in, or user@host:port/name) and the encryption key (its fingerprint, or the key file
+ * in DATA_DIR). A CLI holding another key than the server's is declined, opens the database
+ * itself and is refused there (keys/key-check.ts), as it would be with no server running.
+ */
+export function controlIdentity(config: Pick<Config, 'databaseUrl' | 'encryptionKey'>): string {
+  const key = config.encryptionKey ? `key ${keyFingerprint(config.encryptionKey)}` : 'key file in DATA_DIR';
+  if (!config.databaseUrl) return `embedded, ${key}`;
   try {
     const url = new URL(config.databaseUrl);
-    return `postgres:${decodeURIComponent(url.username)}@${url.hostname}:${url.port || '5432'}${url.pathname}`;
+    return `postgres:${decodeURIComponent(url.username)}@${url.hostname}:${url.port || '5432'}${url.pathname}, ${key}`;
   } catch {
-    return 'postgres:(unparsable DATABASE_URL)';
+    return `postgres:(unparsable DATABASE_URL), ${key}`;
   }
 }
 
-export async function listenControlSocket(config: Pick<Config, 'databaseUrl' | 'dataDir'>, run: RunOperation, logger: Logger): Promise<() => Promise<void>> {
+export async function listenControlSocket(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'encryptionKey'>, run: RunOperation, logger: Logger): Promise<() => Promise<void>> {
   const socketPath = controlSocketPath(config.dataDir);
-  const identity = databaseIdentity(config);
+  const identity = controlIdentity(config);
   const server = http.createServer(async (req, res) => {
-    if (req.headers[DATABASE_HEADER] !== identity) {
-      res.writeHead(OTHER_DATABASE).end();
+    if (req.headers[IDENTITY_HEADER] !== identity) {
+      res.writeHead(OTHER_IDENTITY).end();
       return;
     }
     const chunks: Buffer[] = [];
@@ -116,18 +123,18 @@ function trustedSocket(dataDir: string, socketPath: string): boolean {
 
 /** Sends one operation to a running server. Undefined when no server on this database is listening. */
 export async function callControlSocket(
-  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'encryptionKey'>,
   name: string,
   input: unknown,
 ): Promise<{ result?: unknown; error?: string; kind?: string; field?: string } | undefined> {
   const socketPath = controlSocketPath(config.dataDir);
   if (!trustedSocket(config.dataDir, socketPath)) return undefined;
   return new Promise((resolve, reject) => {
-    const headers = { 'content-type': 'application/json', [DATABASE_HEADER]: databaseIdentity(config) };
+    const headers = { 'content-type': 'application/json', [IDENTITY_HEADER]: controlIdentity(config) };
     const req = http.request({ socketPath, path: `/${encodeURIComponent(name)}`, method: 'POST', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve(res.statusCode === OTHER_DATABASE ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'))));
+      res.on('end', () => resolve(res.statusCode === OTHER_IDENTITY ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'))));
     });
     req.on('error', (error: NodeJS.ErrnoException) => {
       // A socket file left behind by a crashed server: nobody is listening.

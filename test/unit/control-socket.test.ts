@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { callControlSocket, controlSocketPath, databaseIdentity, listenControlSocket } from '../../src/admin/control-socket.ts';
+import { callControlSocket, controlSocketPath, controlIdentity, listenControlSocket } from '../../src/admin/control-socket.ts';
 import { createLogger } from '../../src/logger.ts';
 
 const logger = createLogger({ logLevel: 'silent' });
@@ -25,13 +25,18 @@ after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true }))
 const POSTGRES = 'postgres://latchkey:s3cret@127.0.0.1:5432/latchkey';
 const echo = (label: string) => async (name: string, input: unknown) => ({ label, name, input });
 
-test('the database identity names no password', () => {
-  assert.equal(databaseIdentity({ databaseUrl: POSTGRES }), 'postgres:latchkey@127.0.0.1:5432/latchkey');
-  assert.equal(databaseIdentity({ databaseUrl: 'postgresql://u@db.internal/other?sslmode=require' }), 'postgres:u@db.internal:5432/other');
-  assert.equal(databaseIdentity({ databaseUrl: undefined }), 'embedded');
+const KEY = Buffer.alloc(32, 7);
+
+test('the identity names the database and the key, never a password or the key itself', () => {
+  const identity = controlIdentity({ databaseUrl: POSTGRES, encryptionKey: KEY });
+  assert.match(identity, /^postgres:latchkey@127\.0\.0\.1:5432\/latchkey, key [0-9a-f]{8}$/);
+  assert.doesNotMatch(identity, /s3cret/);
+  assert.ok(!identity.includes(KEY.toString('base64')) && !identity.includes(KEY.toString('hex')));
+  assert.equal(controlIdentity({ databaseUrl: 'postgresql://u@db.internal/other?sslmode=require', encryptionKey: undefined }), 'postgres:u@db.internal:5432/other, key file in DATA_DIR');
+  assert.equal(controlIdentity({ databaseUrl: undefined, encryptionKey: undefined }), 'embedded, key file in DATA_DIR');
 });
 
-test('a server on the same database runs the operation; one on another database declines, so the CLI opens its own', async () => {
+test('a server on the same database with the same key runs the operation; one on another database or with another key declines, so the CLI opens the database itself', async () => {
   const dataDir = tempDir();
   const close = await listenControlSocket({ dataDir, databaseUrl: POSTGRES }, echo('server') as never, logger);
   try {
@@ -39,6 +44,7 @@ test('a server on the same database runs the operation; one on another database 
     assert.deepEqual(answer, { result: { label: 'server', name: 'api.list', input: { a: 1 } } });
     assert.equal(await callControlSocket({ dataDir, databaseUrl: 'postgres://latchkey:s3cret@127.0.0.1:5432/staging' }, 'api.list', {}), undefined);
     assert.equal(await callControlSocket({ dataDir, databaseUrl: undefined }, 'api.list', {}), undefined);
+    assert.equal(await callControlSocket({ dataDir, databaseUrl: POSTGRES, encryptionKey: KEY }, 'api.list', {}), undefined);
   } finally {
     await close();
   }
