@@ -4,7 +4,7 @@ import { z } from 'zod';
  * The closed set of errors Latchkey's own code raises (as oidc-provider's lib/helpers/errors.js
  * does for OAuth). Each kind has one meaning; each surface translates it once:
  *   - JSON APIs and pages: `http/error-handler.ts` (status + `error`/`error_description`, or the error page)
- *   - CLI: `cli/main.ts` (exit code + message)
+ *   - CLI: `cli/commands.ts` (exit code + message)
  *   - control socket: `admin/control-socket.ts` (the kind travels, the CLI rebuilds the error)
  * Anything that is not a LatchkeyError (nor a zod validation error, which is bad input) is a bug
  * on our side: `internal`, logged, and answered without detail.

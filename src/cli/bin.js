@@ -5,6 +5,4 @@
 import { ensureBuilt } from '../../scripts/build.js';
 
 await ensureBuilt();
-// Before main.js and what it imports load (see src/cli/compile-cache.ts).
-(await import('../../dist/cli/compile-cache.js')).enableCompileCache();
 await import('../../dist/cli/main.js');

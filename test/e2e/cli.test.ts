@@ -1,5 +1,5 @@
 /**
- * The `latchkey` command against a running server (src/cli/main.ts): users, APIs, clients and
+ * The `latchkey` command against a running server (src/cli/commands.ts): users, APIs, clients and
  * key rotation take effect in the running server without a restart; bad input exits 2 with a
  * clear message and stores nothing; every command has --help. Then the server is stopped and
  * the CLI opens the database itself (PGlite directly, or PostgreSQL), and the restarted server
