@@ -67,6 +67,9 @@ const backendFiles = files.filter((f) => !f.startsWith(unitDir));
 const twiceFiles = backendFiles.filter((f) => !runsOnce(readFileSync(f, 'utf8')));
 const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${path.join(repoRoot, 'test/support/slowest-files.ts')}`, '--test-reporter-destination=stdout'];
 const nodeTestArgs = (list: string[]) => ['--import', 'tsx', '--test', '--test-concurrency=2', ...reporters, ...list];
+// The test processes reuse V8's compiled code of their modules (playwright-core, openid-client, …)
+// from one run to the next, as the server and the CLI do (src/cli/compile-cache.ts).
+process.env.NODE_COMPILE_CACHE ??= path.join(repoRoot, 'node_modules', '.cache', 'latchkey', 'test-compile-cache');
 let ok = true;
 
 if (!args.length) ok = runSync('type-check', process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', repoRoot]) && ok;
