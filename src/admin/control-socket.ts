@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,9 +17,9 @@ import type { RunOperation } from './operation-table.ts';
  *    of CPU against a few milliseconds); a command that finds no server on the socket opens the
  *    database itself as before, and the other instances hear of the change by NOTIFY either way.
  * The CLI sends the database and key it means (controlIdentity); a server working on another
- * database or with another key declines, and the CLI opens the database itself. It trusts only a socket owned by DATA_DIR's owner in a
- * DATA_DIR closed to others, so nobody else can plant one to collect the passwords and secrets
- * that commands carry. Both ends are here; the CLI's end imports nothing heavy, so `latchkey`
+ * database or with another key declines, and the CLI opens the database itself. The CLI trusts
+ * only a socket owned by DATA_DIR's owner in a DATA_DIR closed to others, so nobody else can
+ * plant one to collect the passwords and secrets that commands carry. Both ends are here; the CLI's end imports nothing heavy, so `latchkey`
  * starts fast.
  */
 export const controlSocketPath = (dataDir: string) => path.join(dataDir, 'latchkey.sock');
@@ -79,7 +79,7 @@ export async function listenControlSocket(config: Pick<Config, 'databaseUrl' | '
   try {
     // On PostgreSQL DATA_DIR may not exist yet; made owner-only like on the embedded database.
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-    if (existsSync(socketPath)) rmSync(socketPath);
+    rmSync(socketPath, { force: true });
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
   } catch (error) {
     // The embedded database is unusable by the CLI without it; on PostgreSQL the CLI opens its own connection.
@@ -99,7 +99,6 @@ export async function listenControlSocket(config: Pick<Config, 'databaseUrl' | '
 
 /** Whether a server listens on the socket (not a file left behind by a crashed one). */
 function answers(socketPath: string): Promise<boolean> {
-  if (!existsSync(socketPath)) return Promise.resolve(false);
   return new Promise((resolve) => {
     const socket = net.connect(socketPath);
     socket.once('connect', () => {
