@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/config.ts';
 import { answerFor } from '../errors.ts';
-import { keyFingerprint } from '../keys/key-check.ts';
+import { keyFingerprint } from '../crypto/key-fingerprint.ts';
 import type { Logger } from '../logger.ts';
 import type { RunOperation } from './operation-table.ts';
 

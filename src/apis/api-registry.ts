@@ -30,15 +30,6 @@ export interface ApiUpdate {
 const SCOPE_NAME = /^[A-Za-z0-9][A-Za-z0-9:._\-/]{0,99}$/;
 const RESERVED_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access', 'address', 'phone']);
 
-/** `notes:read=read` → { name: 'notes:read', access: 'read' } (the CLI's --scope syntax). */
-export function parseScopeSpec(spec: string): { name: string; access: ScopeAccess } {
-  const [name, access, ...rest] = spec.split('=');
-  if (!name || rest.length || (access !== 'read' && access !== 'write')) {
-    throw new InputError(`scope "${spec}" must look like <name>=read or <name>=write`);
-  }
-  return { name, access };
-}
-
 /** The audience is the resource indicator clients send (RFC 8707): an absolute URI without a fragment. */
 export function audienceProblem(audience: string): string | undefined {
   const url = URL.parse(audience);

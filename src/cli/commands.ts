@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseScopeSpec } from '../apis/api-registry.ts';
+import { parseScopeSpec } from '../apis/scope-spec.ts';
 import { ConfigError, type Config } from '../config/config.ts';
 import { loadConfigFromEnvironment } from '../config/load.ts';
 import { answerFor, ERROR_KINDS, errorOfKind, InputError } from '../errors.ts';

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { keyFingerprint } from '../crypto/key-fingerprint.ts';
 import { ConfigError, type Config } from '../config/config.ts';
 import { insertSecretIfAbsent, secretContext } from './shared-secrets.ts';
 import { keyContext } from './signing-keys.ts';
@@ -23,9 +23,6 @@ export type KeySource = { kind: 'environment' } | { kind: 'file'; file: string }
 
 const CHECK_NAME = 'encryption-key-check';
 const CHECK_TEXT = 'latchkey encryption key check v1';
-
-/** 8 hex digits that tell keys apart in messages; an HMAC, so it says nothing about the key. */
-export const keyFingerprint = (key: Buffer): string => createHmac('sha256', key).update('latchkey key fingerprint').digest('hex').slice(0, 8);
 
 export function describeKeySource(source: KeySource): string {
   switch (source.kind) {
