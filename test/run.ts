@@ -9,7 +9,7 @@
  *      the PGlite pass prints as it goes, the PostgreSQL pass's report follows it.
  *      A file whose first lines say `// test-once: <why the database does not matter>` runs in
  *      the PGlite pass only.
- * The slowest files of each pass and the total time are printed at the end.
+ * The slowest files of each pass, the total time and the CPU time are printed at the end.
  * Browser tests need Chromium at /usr/bin/chromium (or CHROMIUM_PATH); .ci/run installs it.
  * Arguments narrow the run: `npm test -- test/e2e/code-flow.test.ts`; TEST_BACKEND=pglite or
  * TEST_BACKEND=postgres runs one pass only.
@@ -18,6 +18,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './support/latchkey.ts';
+import { cpuOfThisProcessTree } from './support/cpu-time.ts';
 import { startPostgres } from './support/postgres.ts';
 
 const startedAt = Date.now();
@@ -117,4 +118,9 @@ try {
 
 const seconds = Math.round((Date.now() - startedAt) / 1000);
 console.log(`${ok ? '\nAll test passes succeeded.' : '\nSome tests failed.'} Total time ${Math.floor(seconds / 60)} min ${seconds % 60} s.`);
+const cpu = cpuOfThisProcessTree();
+if (cpu) {
+  // Unlike the wall time, this hardly depends on what else the machine runs (test/support/cpu-time.ts).
+  console.log(`CPU time ${Math.round(cpu.user + cpu.system)} s (user ${Math.round(cpu.user)} s, system ${Math.round(cpu.system)} s), in npm test and the processes it started.`);
+}
 process.exit(ok ? 0 : 1);
