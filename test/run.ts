@@ -121,6 +121,6 @@ console.log(`${ok ? '\nAll test passes succeeded.' : '\nSome tests failed.'} Tot
 const cpu = cpuOfThisProcessTree();
 if (cpu) {
   // Unlike the wall time, this hardly depends on what else the machine runs (test/support/cpu-time.ts).
-  console.log(`CPU time ${Math.round(cpu.user + cpu.system)} s (user ${Math.round(cpu.user)} s, system ${Math.round(cpu.system)} s), in npm test and the processes it started.`);
+  console.log(`CPU time ${Math.round(cpu.user + cpu.system)} s (user ${Math.round(cpu.user)} s, system ${Math.round(cpu.system)} s), npm test and the processes it waited for.`);
 }
 process.exit(ok ? 0 : 1);

@@ -29,8 +29,10 @@ export function cpuOfStatLine(line: string): CpuSeconds {
 
 /**
  * This process and everything it started and waited for: the passes, their test processes, and
- * the servers, CLI commands and browsers those started. A process left running by its parent
- * (one that outlives a test process) is not counted. Undefined where there is no /proc.
+ * the servers, CLI commands and browsers those started. A process its parent did not wait for
+ * is not counted: in a whole run that is about a sixth (some of Chromium's helper processes,
+ * PostgreSQL's server, which pg_ctl leaves running), so compare this figure with itself, not with
+ * a sampler's. Undefined where there is no /proc.
  */
 export function cpuOfThisProcessTree(): CpuSeconds | undefined {
   try {
