@@ -8,18 +8,22 @@
  *      machine (most of a test's time is spent waiting on a server, a browser or a socket);
  *      the PGlite pass prints as it goes, the PostgreSQL pass's report follows it.
  *      A file whose first lines say `// test-once: <why the database does not matter>` runs in
- *      the PGlite pass only.
+ *      the PGlite pass only, which therefore runs three files at a time to the other's two. The
+ *      claim is checked: both passes record the SQL they send, and a statement that ran on
+ *      PGlite but never on PostgreSQL fails the run (test/support/sql-coverage.ts).
  * The slowest files of each pass, the total time and the CPU time are printed at the end.
  * Browser tests need Chromium at /usr/bin/chromium (or CHROMIUM_PATH); .ci/run installs it.
  * Arguments narrow the run: `npm test -- test/e2e/code-flow.test.ts`; TEST_BACKEND=pglite or
  * TEST_BACKEND=postgres runs one pass only.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './support/latchkey.ts';
 import { cpuOfThisProcessTree } from './support/cpu-time.ts';
 import { startPostgres } from './support/postgres.ts';
+import { missingFrom, statementsIn } from './support/sql-coverage.ts';
 
 const startedAt = Date.now();
 
@@ -67,7 +71,7 @@ const unitFiles = files.filter((f) => f.startsWith(unitDir));
 const backendFiles = files.filter((f) => !f.startsWith(unitDir));
 const twiceFiles = backendFiles.filter((f) => !runsOnce(readFileSync(f, 'utf8')));
 const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${path.join(repoRoot, 'test/support/slowest-files.ts')}`, '--test-reporter-destination=stdout'];
-const nodeTestArgs = (list: string[]) => ['--import', 'tsx', '--test', '--test-concurrency=2', ...reporters, ...list];
+const nodeTestArgs = (list: string[], concurrency = 2) => ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...list];
 // The test processes reuse V8's compiled code of their modules (playwright-core, openid-client, …)
 // from one run to the next, as the server and the CLI do (src/cli/compile-cache.ts).
 process.env.NODE_COMPILE_CACHE ??= path.join(repoRoot, 'node_modules', '.cache', 'latchkey', 'test-compile-cache');
@@ -99,11 +103,16 @@ if (runPostgres && !postgresUrl) {
     ok = false;
   }
 }
+// The SQL each pass sends, so that a `test-once` file cannot hold the only run of a statement
+// (test/support/sql-coverage.ts). Checked when the whole suite runs on both databases.
+const traceDir = !args.length && runPglite && runPostgres ? mkdtempSync(path.join(os.tmpdir(), 'latchkey-sql-')) : undefined;
+let keepTrace = false;
+const traceOf = (pass: string) => (traceDir ? { SQL_TRACE_DIR: path.join(traceDir, pass) } : {});
 try {
   const passes = [
-    runPglite ? runPass('tests on the embedded database (PGlite)', nodeTestArgs(backendFiles), { TEST_DATABASE_URL: '' }, true) : undefined,
+    runPglite ? runPass('tests on the embedded database (PGlite)', nodeTestArgs(backendFiles, 3), { TEST_DATABASE_URL: '', ...traceOf('pglite') }, true) : undefined,
     runPostgres && postgresUrl
-      ? runPass(`tests on PostgreSQL (${postgresUrl})`, nodeTestArgs(onlyBackend === 'postgres' ? backendFiles : twiceFiles), { TEST_DATABASE_URL: postgresUrl }, !runPglite)
+      ? runPass(`tests on PostgreSQL (${postgresUrl})`, nodeTestArgs(onlyBackend === 'postgres' ? backendFiles : twiceFiles), { TEST_DATABASE_URL: postgresUrl, ...traceOf('postgres') }, !runPglite)
       : undefined,
   ];
   for (const pass of passes) {
@@ -112,8 +121,21 @@ try {
     process.stdout.write(report);
     ok = passed && ok;
   }
+  if (traceDir && ok) {
+    const onPglite = statementsIn(path.join(traceDir, 'pglite'));
+    const missing = missingFrom(statementsIn(path.join(traceDir, 'postgres')), onPglite);
+    if (missing.length) {
+      ok = false;
+      keepTrace = true;
+      console.log(`\n${missing.length} of the ${onPglite.size} SQL statements the PGlite pass ran never ran on PostgreSQL (only in test-once files); the traces are in ${traceDir}:`);
+      for (const { shape, files } of missing) console.log(`  ${shape.length > 240 ? `${shape.slice(0, 240)}…` : shape}\n    (${files.join(', ')})`);
+    } else {
+      console.log(`\nSQL: the PostgreSQL pass ran all ${onPglite.size} statements the PGlite pass ran.`);
+    }
+  }
 } finally {
   await server?.stop();
+  if (traceDir && !keepTrace) rmSync(traceDir, { recursive: true, force: true });
 }
 
 const seconds = Math.round((Date.now() - startedAt) / 1000);

@@ -32,6 +32,8 @@ const environmentSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// or postgresql:// URL')
     .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  // A development aid (src/storage/sql-trace.ts): each distinct SQL statement text, never its values.
+  SQL_TRACE_DIR: z.string().min(1).optional(),
   ENCRYPTION_KEY: z.string().optional(),
   // A new signing key is published this long before it signs (`latchkey keys rotate`): at least
   // as long as verifiers cache the JWKS. The kit (src/resource-server/issuer-key-set.ts) refetches
@@ -108,6 +110,8 @@ export interface Config {
   dataDir: string;
   databaseUrl?: string;
   databasePoolSize: number;
+  /** Where each process writes the distinct SQL statements it sends (texts only); undefined: nowhere. */
+  sqlTraceDir?: string;
   /** 32 raw bytes, or undefined when a development key file should be used. */
   encryptionKey?: Buffer;
   /** Seconds between publishing a rotated-in signing key and signing with it. */
@@ -195,6 +199,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    sqlTraceDir: e.SQL_TRACE_DIR ? path.resolve(e.SQL_TRACE_DIR) : undefined,
     encryptionKey: e.ENCRYPTION_KEY ? parseEncryptionKey(e.ENCRYPTION_KEY) : undefined,
     keyPublishDelaySeconds: e.KEY_PUBLISH_DELAY_SECONDS,
     cookieKeys: e.COOKIE_KEYS ? parseCookieKeys(e.COOKIE_KEYS) : undefined,

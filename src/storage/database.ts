@@ -10,6 +10,7 @@ import { PrismaClient } from './generated/client.ts';
 import { restrictToOwner } from './data-dir.ts';
 import { seedFromTemplate } from './pglite-template.ts';
 import { sqlFromPglite, sqlFromPgPool, type SqlClient } from './sql.ts';
+import { sqlTracer, tracedSql, type SqlTracer } from './sql-trace.ts';
 
 export type Prisma = InstanceType<typeof PrismaClient>;
 
@@ -32,7 +33,7 @@ export interface Database {
 
 const CHANNEL = 'latchkey_changes';
 
-type DatabaseSettings = Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize'>;
+type DatabaseSettings = Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize' | 'sqlTraceDir'>;
 
 let early: { settings: DatabaseSettings; db: Promise<Database> } | undefined;
 
@@ -41,8 +42,8 @@ let early: { settings: DatabaseSettings; db: Promise<Database> } | undefined;
  * loading (`latchkey serve`); the next openDatabase() with the same settings takes it over.
  */
 export function startOpeningDatabase(config: DatabaseSettings): void {
-  const settings = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, databasePoolSize: config.databasePoolSize };
-  const db = config.databaseUrl ? openPostgres(config.databaseUrl, config.databasePoolSize) : openPglite(config.dataDir);
+  const settings = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, databasePoolSize: config.databasePoolSize, sqlTraceDir: config.sqlTraceDir };
+  const db = open(settings);
   // A failure is reported to whoever takes the handle over.
   db.catch(() => {});
   early = { settings, db };
@@ -52,17 +53,33 @@ export async function openDatabase(config: DatabaseSettings): Promise<Database> 
   if (early) {
     const { settings, db } = early;
     early = undefined;
-    if (settings.databaseUrl === config.databaseUrl && settings.dataDir === config.dataDir && settings.databasePoolSize === config.databasePoolSize) return db;
+    const same = settings.databaseUrl === config.databaseUrl && settings.dataDir === config.dataDir && settings.databasePoolSize === config.databasePoolSize && settings.sqlTraceDir === config.sqlTraceDir;
+    if (same) return db;
     await db.then((opened) => opened.close()).catch(() => {});
   }
-  return config.databaseUrl ? openPostgres(config.databaseUrl, config.databasePoolSize) : openPglite(config.dataDir);
+  return open(config);
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
+function open(config: DatabaseSettings): Promise<Database> {
+  const trace = config.sqlTraceDir ? sqlTracer(config.sqlTraceDir) : undefined;
+  return config.databaseUrl ? openPostgres(config.databaseUrl, config.databasePoolSize, trace) : openPglite(config.dataDir, trace);
+}
+
+type PrismaAdapter = NonNullable<ConstructorParameters<typeof PrismaClient>[0]['adapter']>;
+
+/** A Prisma client; with a tracer (SQL_TRACE_DIR), one that reports each statement's text. */
+function prismaOver(adapter: PrismaAdapter, trace: SqlTracer | undefined): Prisma {
+  if (!trace) return new PrismaClient({ adapter });
+  const prisma = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  prisma.$on('query', (event) => trace(event.query));
+  return prisma as unknown as Prisma;
+}
+
+async function openPostgres(url: string, poolSize: number, trace: SqlTracer | undefined): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const prisma = prismaOver(new PrismaPg(pool), trace);
   const events = new EventEmitter();
   let listener: pg.Client | undefined;
   let closed = false;
@@ -83,7 +100,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     kind: 'postgres',
     prisma,
-    sql: sqlFromPgPool(pool),
+    sql: trace ? tracedSql(sqlFromPgPool(pool), trace) : sqlFromPgPool(pool),
     async notifyChange(topic) {
       // This instance's caches drop the entry now: waiting for its own notification to come
       // back left a few milliseconds in which, say, a just-deleted client still worked here.
@@ -150,7 +167,7 @@ function takeOwnership(dataDir: string): () => void {
  */
 const PGLITE_SETTINGS = ['-c', 'shared_buffers=32MB'];
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, trace: SqlTracer | undefined): Promise<Database> {
   const release = takeOwnership(dataDir);
   try {
     const pgdata = path.join(dataDir, 'pglite');
@@ -160,12 +177,12 @@ async function openPglite(dataDir: string): Promise<Database> {
     const db = await PGlite.create(pgdata, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] });
     // The files PGlite (or the template copy) just created: owner-only like the rest.
     restrictToOwner(dataDir);
-    const prisma = new PrismaClient({ adapter: new PrismaPGlite(db) });
+    const prisma = prismaOver(new PrismaPGlite(db), trace);
     const events = new EventEmitter();
     return {
       kind: 'pglite',
       prisma,
-      sql: sqlFromPglite(db),
+      sql: trace ? tracedSql(sqlFromPglite(db), trace) : sqlFromPglite(db),
       // One process owns the embedded database, so an in-process event reaches every cache.
       async notifyChange(topic) {
         events.emit('change', topic);

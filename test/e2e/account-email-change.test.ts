@@ -1,3 +1,4 @@
+// test-once: the pages in Chromium; npm test fails if a statement they run never ran on PostgreSQL (test/support/sql-coverage.ts)
 /**
  * "Change e-mail" on the account page and the password-changed notice (issue 13), against a real
  * SMTP server started here (test/support/mailbox.ts): Chromium follows the link from the mail it

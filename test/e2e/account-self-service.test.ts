@@ -1,3 +1,4 @@
+// test-once: the pages in Chromium; npm test fails if a statement they run never ran on PostgreSQL (test/support/sql-coverage.ts)
 /**
  * The account page end to end (issue 13, self-service items 3 and 4): Chromium on Latchkey's
  * pages (WebAuthn through Chromium's DevTools virtual authenticator, codes computed by otplib),

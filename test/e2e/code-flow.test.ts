@@ -1,3 +1,4 @@
+// test-once: the pages in Chromium; npm test fails if a statement they run never ran on PostgreSQL (test/support/sql-coverage.ts)
 /**
  * The core promise, end to end: a real browser signs in and consents on Latchkey's pages,
  * openid-client redeems the code, and the access token is an audience-bound JWT carrying

@@ -1,3 +1,4 @@
+// test-once: the pages in Chromium; npm test fails if a statement they run never ran on PostgreSQL (test/support/sql-coverage.ts)
 /**
  * The operator console (/admin) in Chromium, as an operator drives it: an admin signs in with a
  * password and an authenticator-app code through Latchkey's own authorization endpoint, reads

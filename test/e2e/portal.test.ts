@@ -1,3 +1,4 @@
+// test-once: the pages in Chromium; npm test fails if a statement they run never ran on PostgreSQL (test/support/sql-coverage.ts)
 /**
  * The developer portal in Chromium: a developer registers each app type, sees the secret once,
  * rotates it with and without a grace period, and deletes the app; the registered web app

@@ -1,3 +1,4 @@
+// test-once: the pages in Chromium; npm test fails if a statement they run never ran on PostgreSQL (test/support/sql-coverage.ts)
 /**
  * Sign-up, invitations and password reset (issue 13) against a real SMTP server started here
  * (test/support/mailbox.ts, offering STARTTLS under a certificate the server is told to trust):

@@ -1,3 +1,4 @@
+// test-once: the pages in Chromium; npm test fails if a statement they run never ran on PostgreSQL (test/support/sql-coverage.ts)
 /**
  * A pending TOTP enrolment belongs to the interaction or session that started it (issue 11,
  * item 5; security rule 35). On 7cc3be5 the unconfirmed secret was shown again at the user's

@@ -22,9 +22,12 @@ import { after } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { migrate } from '../../src/storage/migrator.ts';
+import { openDatabase, type Database } from '../../src/storage/database.ts';
 import { seedFromTemplate } from '../../src/storage/pglite-template.ts';
 import { sqlFromPglite, sqlFromPgPool, type SqlClient } from '../../src/storage/sql.ts';
+import { sqlTracer, tracedSql } from '../../src/storage/sql-trace.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
+import { traceDirOfThisFile } from '../support/sql-coverage.ts';
 
 export interface TestDatabase {
   sql: SqlClient;
@@ -37,6 +40,12 @@ export interface TestDatabase {
 
 const onPostgres = () => process.env.TEST_DATABASE_URL;
 
+// The statements these tests send count for npm test's comparison of its two passes, as a
+// server's do (test/support/sql-coverage.ts).
+const traceDir = traceDirOfThisFile();
+const trace = traceDir ? sqlTracer(traceDir) : undefined;
+const traced = (sql: SqlClient) => (trace ? tracedSql(sql, trace) : sql);
+
 /** A migrated database, as a new server starts on. `name` labels it on PostgreSQL. */
 export async function migratedDatabase(name: string, options: { poolSize?: number } = {}): Promise<TestDatabase> {
   const db = onPostgres() ? await newPostgresDatabase(name, options.poolSize) : await pgliteFromTemplate();
@@ -44,12 +53,30 @@ export async function migratedDatabase(name: string, options: { poolSize?: numbe
   return db;
 }
 
+/**
+ * A migrated database opened as a server opens it (src/storage/database.ts: Prisma and raw SQL),
+ * for tests of library functions that take `services.db`.
+ */
+export async function openedDatabase(name: string): Promise<{ db: Database; close(): Promise<void> }> {
+  const settings = { databasePoolSize: 4, sqlTraceDir: traceDir };
+  if (onPostgres()) {
+    const url = await createDatabase(onPostgres()!, `${name}_${process.pid}_${randomBytes(3).toString('hex')}`);
+    const db = await openDatabase({ ...settings, databaseUrl: url, dataDir: '' });
+    await migrate(db.sql);
+    return { db, close: async () => (await db.close(), await dropDatabase(url)) };
+  }
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-storage-test-'));
+  const db = await openDatabase({ ...settings, databaseUrl: '', dataDir });
+  await migrate(db.sql);
+  return { db, close: async () => (await db.close(), rmSync(dataDir, { recursive: true, force: true })) };
+}
+
 /** A database with nothing in it, not even the migrations table. */
 export async function emptyDatabase(name: string, options: { poolSize?: number } = {}): Promise<TestDatabase> {
   if (onPostgres()) return newPostgresDatabase(name, options.poolSize);
   pristine ??= PGlite.create();
   const db = (await (await pristine).clone()) as PGlite;
-  return { pglite: db, sql: sqlFromPglite(db), close: () => db.close() };
+  return { pglite: db, sql: traced(sqlFromPglite(db)), close: () => db.close() };
 }
 
 /** What every empty PGlite database is cloned from (clone() needs one that finished starting). */
@@ -64,7 +91,7 @@ async function newPostgresDatabase(name: string, poolSize = 4): Promise<TestData
   pool.on('error', () => {}); // an idle client cut off while the database is dropped
   return {
     url,
-    sql: sqlFromPgPool(pool),
+    sql: traced(sqlFromPgPool(pool)),
     async close() {
       await pool.end();
       await dropDatabase(url);
@@ -80,7 +107,7 @@ async function pgliteFromTemplate(): Promise<TestDatabase> {
   const db = await PGlite.create(pgdata);
   return {
     pglite: db,
-    sql: sqlFromPglite(db),
+    sql: traced(sqlFromPglite(db)),
     async close() {
       await db.close();
       rmSync(dir, { recursive: true, force: true });

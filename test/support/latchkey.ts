@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBuilt } from '../../scripts/build.js';
 import { createDatabase, dropDatabase } from './postgres.ts';
+import { traceDirOfThisFile } from './sql-coverage.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const nodeBinary = process.execPath;
@@ -96,6 +97,8 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     LOG_LEVEL: 'info',
     ...serverEnv,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    // test/run.ts compares the SQL its two passes ran (src/storage/sql-trace.ts), file by file.
+    ...(traceDirOfThisFile() ? { SQL_TRACE_DIR: traceDirOfThisFile() } : {}),
     ...extraEnv,
   };
   let child: ChildProcess | undefined;
