@@ -100,7 +100,7 @@ async function openPostgres(url: string, poolSize: number, trace: SqlTracer | un
   return {
     kind: 'postgres',
     prisma,
-    sql: trace ? tracedSql(sqlFromPgPool(pool), trace) : sqlFromPgPool(pool),
+    sql: tracedSql(sqlFromPgPool(pool), trace),
     async notifyChange(topic) {
       // This instance's caches drop the entry now: waiting for its own notification to come
       // back left a few milliseconds in which, say, a just-deleted client still worked here.
@@ -182,7 +182,7 @@ async function openPglite(dataDir: string, trace: SqlTracer | undefined): Promis
     return {
       kind: 'pglite',
       prisma,
-      sql: trace ? tracedSql(sqlFromPglite(db), trace) : sqlFromPglite(db),
+      sql: tracedSql(sqlFromPglite(db), trace),
       // One process owns the embedded database, so an in-process event reaches every cache.
       async notifyChange(topic) {
         events.emit('change', topic);

@@ -40,8 +40,9 @@ export function sqlTracer(dir: string): SqlTracer {
   };
 }
 
-/** The same client, telling `trace` each statement first. */
-export function tracedSql(client: SqlClient, trace: SqlTracer): SqlClient {
+/** The same client, telling `trace` each statement first; the client itself when there is no tracer. */
+export function tracedSql(client: SqlClient, trace: SqlTracer | undefined): SqlClient {
+  if (!trace) return client;
   return {
     query(text, params, options) {
       trace(text);

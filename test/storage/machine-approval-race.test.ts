@@ -12,9 +12,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { saveClientChange } from '../../src/clients/client-change.ts';
@@ -22,10 +19,9 @@ import { metadataForType } from '../../src/clients/client-rules.ts';
 import { approveMachineAccess } from '../../src/clients/machine-access.ts';
 import { ConflictError } from '../../src/errors.ts';
 import { SecurityEvents } from '../../src/security/security-events.ts';
-import { openDatabase, type Database } from '../../src/storage/database.ts';
-import { migrate } from '../../src/storage/migrator.ts';
-import { createDatabase, dropDatabase } from '../support/postgres.ts';
+import type { Database } from '../../src/storage/database.ts';
 import { waitFor } from '../support/wait.ts';
+import { openedDatabase } from './test-database.ts';
 
 const AUDIENCE = 'https://payroll.example.com/api';
 let db: Database;
@@ -35,23 +31,7 @@ let close: () => Promise<void>;
 const scopeIds = { read: `scope-read-${randomBytes(3).toString('hex')}`, write: `scope-write-${randomBytes(3).toString('hex')}` };
 
 before(async () => {
-  if (process.env.TEST_DATABASE_URL) {
-    const url = await createDatabase(process.env.TEST_DATABASE_URL, `approval_race_${process.pid}_${randomBytes(3).toString('hex')}`);
-    postgresUrl = url;
-    db = await openDatabase({ databaseUrl: url, dataDir: '', databasePoolSize: 4 });
-    close = async () => {
-      await db.close();
-      await dropDatabase(url);
-    };
-  } else {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'latchkey-approval-race-'));
-    db = await openDatabase({ databaseUrl: '', dataDir, databasePoolSize: 1 });
-    close = async () => {
-      await db.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    };
-  }
-  await migrate(db.sql);
+  ({ db, url: postgresUrl, close } = await openedDatabase('approval_race'));
   await db.prisma.api.create({
     data: {
       id: `api-${randomBytes(3).toString('hex')}`, name: 'Payroll', audience: AUDIENCE,

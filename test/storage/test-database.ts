@@ -44,7 +44,7 @@ const onPostgres = () => process.env.TEST_DATABASE_URL;
 // server's do (test/support/sql-coverage.ts).
 const traceDir = traceDirOfThisFile();
 const trace = traceDir ? sqlTracer(traceDir) : undefined;
-const traced = (sql: SqlClient) => (trace ? tracedSql(sql, trace) : sql);
+const traced = (sql: SqlClient) => tracedSql(sql, trace);
 
 /** A migrated database, as a new server starts on. `name` labels it on PostgreSQL. */
 export async function migratedDatabase(name: string, options: { poolSize?: number } = {}): Promise<TestDatabase> {
@@ -55,15 +55,16 @@ export async function migratedDatabase(name: string, options: { poolSize?: numbe
 
 /**
  * A migrated database opened as a server opens it (src/storage/database.ts: Prisma and raw SQL),
- * for tests of library functions that take `services.db`.
+ * for tests of library functions that take `services.db`; on PostgreSQL also its URL, for a
+ * connection of a test's own.
  */
-export async function openedDatabase(name: string): Promise<{ db: Database; close(): Promise<void> }> {
+export async function openedDatabase(name: string): Promise<{ db: Database; url?: string; close(): Promise<void> }> {
   const settings = { databasePoolSize: 4, sqlTraceDir: traceDir };
   if (onPostgres()) {
     const url = await createDatabase(onPostgres()!, `${name}_${process.pid}_${randomBytes(3).toString('hex')}`);
     const db = await openDatabase({ ...settings, databaseUrl: url, dataDir: '' });
     await migrate(db.sql);
-    return { db, close: async () => (await db.close(), await dropDatabase(url)) };
+    return { db, url, close: async () => (await db.close(), await dropDatabase(url)) };
   }
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-storage-test-'));
   const db = await openDatabase({ ...settings, databaseUrl: '', dataDir });

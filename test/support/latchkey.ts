@@ -15,6 +15,7 @@ import { createDatabase, dropDatabase } from './postgres.ts';
 import { traceDirOfThisFile } from './sql-coverage.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const sqlTraceDir = traceDirOfThisFile();
 const nodeBinary = process.execPath;
 
 // The tests run what users run: the server compiled into dist/, started with the Node options of
@@ -98,7 +99,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     ...serverEnv,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     // test/run.ts compares the SQL its two passes ran (src/storage/sql-trace.ts), file by file.
-    ...(traceDirOfThisFile() ? { SQL_TRACE_DIR: traceDirOfThisFile() } : {}),
+    ...(sqlTraceDir ? { SQL_TRACE_DIR: sqlTraceDir } : {}),
     ...extraEnv,
   };
   let child: ChildProcess | undefined;
