@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { sqlTracer, statementShape } from '../../src/storage/sql-trace.ts';
+import { sqlTracer, statementShape, tracedSql } from '../../src/storage/sql-trace.ts';
+import type { SqlClient } from '../../src/storage/sql.ts';
 import { missingFrom, statementsIn } from '../support/sql-coverage.ts';
 
 test('a statement has one shape whatever its values, list lengths, rows or page size', () => {
@@ -33,6 +34,30 @@ test('each process writes each shape once, in its own file; the comparison names
     sqlTracer(path.join(dir, 'postgres', 'b.test.ts'))('SELECT 1 FROM t WHERE id = $1');
     const missing = missingFrom(statementsIn(path.join(dir, 'postgres')), statementsIn(path.join(dir, 'pglite')));
     assert.deepEqual(missing, [{ shape: 'DELETE FROM t WHERE id = $', files: ['a.test.ts'] }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('someone reading a trace finds statement texts, never a value sent with them (a password hash, a token id)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'latchkey-trace-test-'));
+  try {
+    const sent: unknown[] = [];
+    const client: SqlClient = {
+      async query(_text, params) {
+        sent.push(...(params ?? []));
+        return { rows: [], rowCount: 0 };
+      },
+      async exec() {},
+      transaction: (fn) => fn(client),
+    };
+    const sql = tracedSql(client, sqlTracer(path.join(dir, 'pass', 'x.test.ts')));
+    await sql.query('UPDATE "user" SET password_hash = $2 WHERE id = $1', ['user-1', '$argon2id$v=19$SECRET-HASH']);
+    await sql.transaction((tx) => tx.query('DELETE FROM email_token WHERE id = $1', ['TOKEN-ID-SECRET']));
+    assert.deepEqual(sent, ['user-1', '$argon2id$v=19$SECRET-HASH', 'TOKEN-ID-SECRET'], 'the values still reach the database');
+    const written = readFileSync(path.join(dir, 'pass', 'x.test.ts', `${process.pid}.sql`), 'utf8');
+    assert.equal(written, 'UPDATE "user" SET password_hash = $ WHERE id = $\nDELETE FROM email_token WHERE id = $\n');
+    assert.equal(tracedSql(client, undefined), client, 'without a tracer, the client itself');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
