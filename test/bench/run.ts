@@ -8,10 +8,12 @@
  * real CLI) and against a bare oidc-provider with its in-memory adapter
  * (test/bench/bare-provider.ts), and compares them with the target Latchkey >= 0.8 x bare;
  * then, Latchkey only,
- *   3. refresh_token with rotation: each worker holds its own chain (set up by signing in through
+ *   3. introspection of a JWT access token (Latchkey only: a bare oidc-provider does not introspect
+ *      JWTs), printed beside the opaque figure — the caller should not care which format an API uses
+ *   4. refresh_token with rotation: each worker holds its own chain (set up by signing in through
  *      the real login and consent pages, test/bench/signin.ts) and sends the newest token
- *   4. full sign-in: login page, password (argon2id), consent remembered, code → token
- *   5. cold start: `npm start`'s command on a fresh DATA_DIR (template copy + migrations), and again on
+ *   5. full sign-in: login page, password (argon2id), consent remembered, code → token
+ *   6. cold start: `npm start`'s command on a fresh DATA_DIR (template copy + migrations), and again on
  *      the same DATA_DIR (restart), spawn → first 200 on discovery; idle RSS
  * and ends with issue 7's targets: measured figure, PASS/MISS and by how much.
  *
@@ -21,7 +23,7 @@
  *   npm run bench -- --id-token-alg ES256          the sign-in/refresh web client gets ES256 ID tokens (default RS256)
  *   npm run bench -- --duration 10 --warmup 2 --rounds 2 --concurrency 16
  *   npm run bench -- --profile                     also CPU-profile the Latchkey server, print its hot spots
- *   npm run bench -- --only refresh,signin         some paths only (token, introspection, refresh, signin, coldstart)
+ *   npm run bench -- --only refresh,signin         some paths only (token, introspection, jwt-introspection, refresh, signin, coldstart)
  *   npm run bench -- --admin-scale [--postgres]    instead: the operator pages with 100,000 users and 1,000,000 audit
  *                                                  events (test/bench/admin-scale.ts, its own flags: --admin-scale --help)
  */
@@ -79,7 +81,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log(
     'npm run bench -- [--postgres [--unix-socket]] [--id-token-alg RS256|ES256] [--duration <s>] [--warmup <s>] [--rounds <n>] [--concurrency <n>] [--signin-concurrency <n>] [--users <n>] [--profile]\n' +
-      '                 [--only token,introspection,refresh,signin,coldstart]\n' +
+      '                 [--only token,introspection,jwt-introspection,refresh,signin,coldstart]\n' +
       '  --duration: measured seconds per path and server, split into --rounds windows that alternate the servers (Latchkey-only paths: one window)\n' +
       '  --concurrency: requests in flight (and refresh-token chains); --signin-concurrency: sign-ins in flight; --users: distinct users signing in\n' +
       '  BENCH_DATABASE_URL=postgres://… uses that PostgreSQL server',
@@ -93,7 +95,7 @@ const rounds = Number(flags.rounds);
 const signinConcurrency = Number(flags['signin-concurrency']);
 const userCount = Number(flags.users);
 const only = flags.only?.split(',').map((k) => k.trim());
-const ALL_KINDS = ['token', 'introspection', 'refresh', 'signin', 'coldstart'] as const;
+const ALL_KINDS = ['token', 'introspection', 'jwt-introspection', 'refresh', 'signin', 'coldstart'] as const;
 const wanted = (k: (typeof ALL_KINDS)[number]) => !only || only.includes(k);
 const kinds = (['token', 'introspection'] as const).filter(wanted);
 const positive = (n: number) => Number.isInteger(n) && n > 0;
@@ -150,11 +152,11 @@ async function fetchToken(t: Target, audience: string, scope: string, expect: 'j
   return token;
 }
 
-async function checkIntrospection(t: Target, token: string): Promise<void> {
+async function checkIntrospection(t: Target, token: string, audience: string): Promise<void> {
   const res = await fetch(`${t.issuer}/token/introspection`, { method: 'POST', headers: formHeaders(basic(t.clientId, t.clientSecret)), body: form({ token }) });
   const body = (await res.json()) as Record<string, unknown>;
-  if (res.status !== 200 || body.active !== true || body.aud !== OPAQUE_API.audience)
-    throw new Error(`${t.label}: introspection did not say active for ${OPAQUE_API.audience} (${res.status}): ${JSON.stringify(body)}`);
+  if (res.status !== 200 || body.active !== true || body.aud !== audience)
+    throw new Error(`${t.label}: introspection did not say active for ${audience} (${res.status}): ${JSON.stringify(body)}`);
 }
 
 interface Accounting {
@@ -468,12 +470,15 @@ async function main() {
 
     // --- Sanity: each server issues what is measured.
     const tokens: Record<string, string> = {};
+    let latchkeyJwt = '';
     for (const t of [lk, bt]) {
-      await fetchToken(t, JWT_API.audience, JWT_API.scope, 'jwt');
+      const jwt = await fetchToken(t, JWT_API.audience, JWT_API.scope, 'jwt');
+      if (t === lk) latchkeyJwt = jwt;
       tokens[t.label] = await fetchToken(t, OPAQUE_API.audience, OPAQUE_API.scope, 'opaque');
-      await checkIntrospection(t, tokens[t.label]!);
+      await checkIntrospection(t, tokens[t.label]!, OPAQUE_API.audience);
     }
-    log('checked: both issue ES256 JWTs for the JWT API and opaque tokens that introspect as active for the opaque API');
+    await checkIntrospection(lk, latchkeyJwt, JWT_API.audience);
+    log('checked: both issue ES256 JWTs for the JWT API and opaque tokens that introspect as active for the opaque API; Latchkey introspects its JWTs too');
     log();
 
     log(`Latchkey before load: ${rssLine(lk.pid())}; bare before load: ${rssLine(bt.pid())}`);
@@ -502,7 +507,22 @@ async function main() {
     }
 
     // --- Latchkey only: refresh with rotation, full sign-in. One window each.
-    const own: { refresh?: PathResult; signin?: PathResult } = {};
+    const own: { jwtIntrospection?: PathResult; refresh?: PathResult; signin?: PathResult } = {};
+    if (wanted('jwt-introspection')) {
+      own.jwtIntrospection = await measureWith(lk.pid(), accounting.Latchkey!, (hooks) =>
+        runLoad({
+          url: `${lk.issuer}/token/introspection`,
+          headers: formHeaders(basic(lk.clientId, lk.clientSecret)),
+          body: form({ token: latchkeyJwt }),
+          concurrency,
+          warmupMs,
+          durationMs,
+          check: (body) => (body.includes('"active":true') ? undefined : 'not active'),
+          ...hooks,
+        }),
+      );
+      log(`  ${pad('JWT introsp.', 13)} Latchkey ${lpad(fmt(own.jwtIntrospection.rps, 0), 6)} req/s  p50 ${fmt(own.jwtIntrospection.p50, 2)} ms${own.jwtIntrospection.errors ? `  ${own.jwtIntrospection.errors} ERRORS` : ''}; server ${rssLine(lk.pid())}`);
+    }
     if (wanted('refresh') && web) {
       const w = web;
       own.refresh = await measureWith(lk.pid(), accounting.Latchkey!, (hooks) =>
@@ -603,6 +623,7 @@ async function main() {
 
     // --- Latchkey-only paths.
     const candidates: Array<[string, PathResult | undefined, string]> = [
+      ['introspection (JWT)', own.jwtIntrospection, `${concurrency} in flight`],
       ['refresh_token (rotation)', own.refresh, `${concurrency} chains`],
       ['full sign-in', own.signin, `${signinConcurrency} in flight, ${users.length} users`],
     ];
@@ -623,6 +644,12 @@ async function main() {
         log(`!! ${title}: ${r.errors} errors in the window, ${r.errorsOutsideWindow} outside it — ${JSON.stringify(r.errorKinds)}`);
         for (const e of r.errorSamples) log(`     ${e}`);
       }
+      const opaqueIntro = results.introspection?.Latchkey;
+      if (own.jwtIntrospection && opaqueIntro)
+        log(
+          `(introspection: a JWT costs ${fmt(cpuPerReq(own.jwtIntrospection) / cpuPerReq(opaqueIntro), 2)} x the CPU per request of an opaque token, ` +
+            `at ${fmt(own.jwtIntrospection.rps / opaqueIntro.rps, 2)} x its req/s; an API should not care which format it gets)`,
+        );
       log('(one sign-in = GET /auth, login page, POST login with argon2id, redirect back through /auth, code → POST /token: ~6 requests)');
     }
 
@@ -645,6 +672,7 @@ async function main() {
     }
     throughputRow('refresh_token (rotation)', own.refresh, TARGETS.refreshPerCore, '120/s per vCPU');
     throughputRow('introspection (opaque)', intro, TARGETS.introspectionPerCore, '–');
+    throughputRow('introspection (JWT)', own.jwtIntrospection, TARGETS.introspectionPerCore, '–');
     throughputRow('full sign-in', own.signin, TARGETS.signInPerCore, '15/s per vCPU');
     rows.push(['cold start, fresh DATA_DIR', `<= ${TARGETS.coldStartMs} ms (PGlite)`, cold ? `${fmt(cold.firstMs, 0)} ms` : '–', cold ? verdict(cold.firstMs, TARGETS.coldStartMs, 'max', 'ms') : 'not measured']);
     rows.push(['cold start, restart', `<= ${TARGETS.coldStartMs} ms (PGlite)`, cold ? `${fmt(cold.restartMs, 0)} ms` : '–', cold ? verdict(cold.restartMs, TARGETS.coldStartMs, 'max', 'ms') : 'not measured']);

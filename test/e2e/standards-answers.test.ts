@@ -20,7 +20,6 @@ import { repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const REPORTS = 'https://reports.example.com/api';
 const SHORT_LIVED = 'https://ticker.example.com/api';
-const OPAQUE = 'https://ledger.example.com/api';
 const REDIRECT = 'http://127.0.0.1:9/callback';
 import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
 const PYTHON = '/usr/bin/python3';
@@ -38,7 +37,6 @@ interface Api {
 let latchkey: Latchkey;
 let reports: Api;
 let ticker: Api;
-let ledger: Api;
 let service: Credentials;
 let otherService: Credentials;
 let web: Credentials;
@@ -96,12 +94,11 @@ before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
   // The APIs first, then the service client and its short-lived token: the sooner it is issued,
   // the less the last test waits for it to expire.
-  [reports, ticker, ledger] = await Promise.all([
+  [reports, ticker] = await Promise.all([
     latchkey.cliJson(['api', 'create', '--name', 'Reports', '--audience', REPORTS, '--scope', 'reports:read=read', '--scope', 'reports:write=write', '--machine-scope', 'reports:read']),
     latchkey.cliJson(['api', 'create', '--name', 'Ticker', '--audience', SHORT_LIVED, '--scope', 'ticker:read=read', '--machine-scope', 'ticker:read', '--access-token-ttl', '30']),
-    latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', OPAQUE, '--scope', 'ledger:read=read', '--machine-scope', 'ledger:read', '--token-format', 'opaque']),
   ]);
-  service = await latchkey.cliJson(['client', 'create', '--name', 'Report export', '--type', 'service', '--scope', 'reports:read ticker:read ledger:read']);
+  service = await latchkey.cliJson(['client', 'create', '--name', 'Report export', '--type', 'service', '--scope', 'reports:read ticker:read']);
   const short = await machineToken(service, { scope: 'ticker:read' });
   shortLived = { token: short.access_token, exp: decodeJwt(short.access_token).exp! };
   [otherService, web] = await Promise.all([
@@ -284,32 +281,8 @@ describe('JWT access tokens introspect like opaque ones (RFC 7662)', () => {
     const revoke = await post('/token/revocation', { token }, { authorization: basic(service.client_id, service.client_secret) });
     assert.equal(((await revoke.json()) as { error?: string }).error, 'unsupported_token_type');
   });
-
-  test('about as fast as an opaque token', async () => {
-    const { access_token: jwt } = await machineToken(service, { scope: 'reports:read' });
-    const { access_token: opaque } = await machineToken(service, { scope: 'ledger:read' });
-    assert.equal((await introspect(introspectionOf(ledger), opaque)).body.active, true);
-    const timed = async (api: Api, token: string) => {
-      const started = performance.now();
-      assert.equal((await introspect(introspectionOf(api), token)).body.active, true);
-      return performance.now() - started;
-    };
-    for (let i = 0; i < 10; i++) {
-      await timed(ledger, opaque); // warm-up
-      await timed(reports, jwt);
-    }
-    // One of each in turn, so that a burst of load on a shared machine slows both kinds alike.
-    let opaqueTotal = 0;
-    let jwtTotal = 0;
-    for (let i = 0; i < 60; i++) {
-      opaqueTotal += await timed(ledger, opaque);
-      jwtTotal += await timed(reports, jwt);
-    }
-    const opaqueMs = opaqueTotal / 60;
-    const jwtMs = jwtTotal / 60;
-    console.log(`# introspection: JWT ${jwtMs.toFixed(2)} ms, opaque ${opaqueMs.toFixed(2)} ms per request`);
-    assert.ok(jwtMs <= opaqueMs * 1.5 + 2, `JWT ${jwtMs.toFixed(2)} ms vs opaque ${opaqueMs.toFixed(2)} ms`);
-  });
+  // How fast a JWT introspects against an opaque token is a figure of `npm run bench`
+  // ("introspection (JWT)"), not a timed test: a shared machine's load would decide it.
 });
 
 describe('an independent Python client (authlib, requests, PyJWT)', () => {
