@@ -23,14 +23,16 @@ interface Command {
   usage: string;
   options: Options;
   operation?: OperationName;
-  input?: (values: Record<string, unknown>) => Promise<unknown> | unknown;
+  /** the operation's input, from the parsed flags; `stdin()` is standard input without its final line break */
+  input?: (values: Record<string, unknown>, stdin: () => string) => Promise<unknown> | unknown;
   /** the one positional argument this command takes (e.g. a client id), as values[positional] */
   positional?: string;
   /** a command that runs here rather than as an operation (perform), printing its own result */
   run?: (values: Record<string, unknown>, config: Config, json: boolean) => Promise<void>;
 }
 
-const readStdin = () => readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+const withoutFinalLineBreak = (text: string) => text.replace(/\r?\n$/, '');
+const readStdin = () => withoutFinalLineBreak(readFileSync(0, 'utf8'));
 
 function clientIdCommand(verb: string, summary: string): Record<string, Command> {
   return {
@@ -75,10 +77,10 @@ const commands: Record<string, Command> = {
     usage: 'latchkey user create --email <e-mail> --password-stdin [--role admin|developer]…\n  Creates a user; the password is read from standard input.',
     options: { email: { type: 'string' }, 'password-stdin': { type: 'boolean' }, role: { type: 'string', multiple: true } },
     operation: 'user.create',
-    input: (v) => {
+    input: (v, stdin) => {
       if (!v.email) throw new InputError('--email is required');
       if (!v['password-stdin']) throw new InputError('--password-stdin is required (pipe the password in; it never goes on the command line)');
-      return { email: v.email, password: readStdin(), roles: v.role ?? [] };
+      return { email: v.email, password: stdin(), roles: v.role ?? [] };
     },
   },
   'user invite': {
@@ -413,10 +415,49 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** The command the words of argv name ("client create", "audit"), if any. */
+function commandOf(argv: string[]): { key: string; command: Command } | undefined {
   const words = argv.filter((a) => !a.startsWith('-'));
   const key = commands[`${words[0]} ${words[1]}`] ? `${words[0]} ${words[1]}` : words[0];
   const command = key ? commands[key] : undefined;
+  return key && command ? { key, command } : undefined;
+}
+
+/** The command's flags and positional argument; throws on an unknown flag or an extra argument. */
+function valuesOf(key: string, command: Command, argv: string[]): Record<string, unknown> {
+  const parsed = parseArgs({ args: argv.slice(key.split(' ').length), options: { ...common, ...databaseOptionsOf(key, command), ...command.options }, strict: true, allowPositionals: Boolean(command.positional) });
+  const values: Record<string, unknown> = parsed.values;
+  if (command.positional) {
+    if (parsed.positionals.length > 1) throw new Error(`unexpected argument "${parsed.positionals[1]}"`);
+    values[command.positional] = parsed.positionals[0];
+  }
+  return values;
+}
+
+/**
+ * The operation a command line asks a server for, and its input, worked out exactly as
+ * `latchkey` does before it calls the control socket; undefined for a command that does its work
+ * in its own process (serve, migrate, perform …) or asks for --help or --init. Throws InputError on
+ * bad arguments. The tests use it to set up through a server's control socket without starting
+ * a process per command (test/support/latchkey.ts); `stdinText` stands in for standard input.
+ */
+export async function operationOf(argv: string[], stdinText: () => string): Promise<{ operation: OperationName; input: unknown } | undefined> {
+  const found = commandOf(argv);
+  if (!found?.command.operation || !found.command.input) return undefined;
+  let values: Record<string, unknown>;
+  try {
+    values = valuesOf(found.key, found.command, argv);
+  } catch (error) {
+    throw new InputError((error as Error).message);
+  }
+  if (values.help || values.init) return undefined;
+  return { operation: found.command.operation, input: await found.command.input(values, () => withoutFinalLineBreak(stdinText())) };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const found = commandOf(argv);
+  const key = found?.key ?? argv.filter((a) => !a.startsWith('-'))[0];
+  const command = found?.command;
   if (!command) {
     if (!key && (argv.includes('--help') || argv.includes('-h'))) {
       console.log(overview());
@@ -427,12 +468,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let values: Record<string, unknown>;
   try {
-    const parsed = parseArgs({ args: argv.slice(key!.split(' ').length), options: { ...common, ...databaseOptionsOf(key!, command), ...command.options }, strict: true, allowPositionals: Boolean(command.positional) });
-    values = parsed.values;
-    if (command.positional) {
-      if (parsed.positionals.length > 1) throw new Error(`unexpected argument "${parsed.positionals[1]}"`);
-      values[command.positional] = parsed.positionals[0];
-    }
+    values = valuesOf(key!, command, argv);
   } catch (error) {
     console.error(`${(error as Error).message}\n\nUsage: ${command.usage}`);
     return 2;
@@ -478,7 +514,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
-    const input = await command.input!(values);
+    const input = await command.input!(values, readStdin);
     print(await runOperation(config, command.operation!, input), json);
     return 0;
   } catch (error) {

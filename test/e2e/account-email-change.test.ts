@@ -93,7 +93,7 @@ type AuditEvent = { type: string; details?: Record<string, unknown> };
 
 /** The audit events of a user of a type, polled until `count` are there (events are written in batches); else those there are, for the assertion to show. */
 async function auditEvents(userId: string, type: string, count = 1): Promise<AuditEvent[]> {
-  const read = async () => (await latchkey.cliJson<{ events: AuditEvent[] }>(['audit', '--type', type, '--user', userId])).events;
+  const read = async () => (await latchkey.operate<{ events: AuditEvent[] }>(['audit', '--type', type, '--user', userId])).events;
   return waitFor(`${count} ${type} event(s) of the user`, async () => {
     const events = await read();
     return events.length >= count ? events : undefined;
@@ -114,7 +114,7 @@ before(async () => {
     LOCKOUT_IP_FAILURES: '1000/60',
   });
   send = sender(latchkey.issuer);
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email']);
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email']);
   browser = await launchBrowser();
 });
 
@@ -199,7 +199,7 @@ describe('change e-mail', () => {
     assert.equal(requested[0]?.details?.newEmail, newEmail);
     const done = await auditEvents(user.id, 'email.changed');
     assert.deepEqual(done[0]?.details, { from: user.email, to: newEmail });
-    const everything = JSON.stringify(await latchkey.cliJson(['audit', '--user', user.id, '--limit', '100']));
+    const everything = JSON.stringify(await latchkey.operate(['audit', '--user', user.id, '--limit', '100']));
     assert.ok(!everything.includes(token), 'no audit event carries the token');
     assert.ok(!latchkey.output().includes(token), 'the log never shows the token (SMTP mode)');
   });

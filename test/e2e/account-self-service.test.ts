@@ -74,13 +74,13 @@ before(async () => {
     { RATE_LIMIT_SIGNIN_IP: '1000/60', RATE_LIMIT_SIGNIN_ACCOUNT: '1000/60', LOCKOUT_ACCOUNT_IP_FAILURES: '1000/60', LOCKOUT_IP_FAILURES: '1000/60' },
     { hostname: 'localhost' },
   );
-  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+  const notes = await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
   // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
   const introspection = { clientId: notes.introspection_client_id, clientSecret: notes.introspection_client_secret };
   notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_STATUS_CACHE_SECONDS }, introspection });
   appServer = await startAppServer();
   browser = await launchBrowser();
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid email offline_access notes:read notes:write']);
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid email offline_access notes:read notes:write']);
   config = await discover(latchkey.issuer, web.client_id, web.client_secret);
 });
 
@@ -373,7 +373,7 @@ describe('password, data and deletion', () => {
       await Promise.all([page.waitForNavigation(), page.click('form[action$="/login"] button[type=submit]')]);
       assert.equal(await page.locator('form[action$="/login"]').count(), 1);
       // Audit events are written in batches: wait for it (the test fails if it never comes).
-      const readAudit = () => latchkey.cliJson<any>(['audit', '--type', 'account.deleted', '--user', user.id]);
+      const readAudit = () => latchkey.operate<any>(['audit', '--type', 'account.deleted', '--user', user.id]);
       const audit = await waitFor('the deletion in the audit log', async () => {
         const found = await readAudit();
         return JSON.stringify(found).includes('account.deleted') ? found : undefined;

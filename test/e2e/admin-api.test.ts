@@ -24,7 +24,7 @@ let app: Awaited<ReturnType<typeof startAppServer>>;
 const users: Record<string, { id: string; email: string }> = {};
 
 const createUser = async (name: string, roles: string[] = []) => {
-  users[name] = await latchkey.cliJson(['user', 'create', '--email', `${name}@example.com`, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: PASSWORD });
+  users[name] = await latchkey.operate(['user', 'create', '--email', `${name}@example.com`, '--password-stdin', ...roles.flatMap((r) => ['--role', r])], { stdin: PASSWORD });
 };
 
 /** Signs in to the account page over plain HTTP: the session cookie the admin API also accepts. */
@@ -198,7 +198,7 @@ describe('apps and APIs', () => {
   });
 
   test('edit an app through the client rules; list filters; suspend, approve, rotate; unknown 404', async () => {
-    client = await latchkey.cliJson(['client', 'create', '--name', 'Notes app', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid offline_access notes:read']);
+    client = await latchkey.operate(['client', 'create', '--name', 'Notes app', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid offline_access notes:read']);
     const edited = await api.call('updateClient', { params: { clientId: client.client_id }, body: { name: 'Notes (renamed)', redirect_uris: [app.redirectUri, `${app.origin}/other`] } });
     assert.equal(edited.status, 200, JSON.stringify(edited.body));
     assert.equal(edited.body.name, 'Notes (renamed)');
@@ -215,7 +215,7 @@ describe('apps and APIs', () => {
     }
     assert.equal((await api.call('updateClient', { params: { clientId: 'nope' }, body: { name: 'x' } })).status, 404);
 
-    const service = await latchkey.cliJson(['client', 'create', '--name', 'Batch', '--type', 'service', '--scope', 'notes:read']);
+    const service = await latchkey.operate(['client', 'create', '--name', 'Batch', '--type', 'service', '--scope', 'notes:read']);
     assert.deepEqual((await api.call('suspendClient', { params: { clientId: service.client_id } })).body.status, 'suspended');
     assert.deepEqual((await api.call('listClients', { query: { status: 'suspended' } })).body.map((c: any) => c.client_id), [service.client_id]);
     assert.equal((await api.call('listClients', { query: { status: 'gone' } })).status, 400);

@@ -24,8 +24,8 @@ let web: { client_id: string; client_secret: string };
 
 before(async () => {
   latchkey = await startLatchkey();
-  await latchkey.cliJson(['user', 'create', '--email', EMAIL, '--password-stdin'], { stdin: PASSWORD });
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
+  await latchkey.operate(['user', 'create', '--email', EMAIL, '--password-stdin'], { stdin: PASSWORD });
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
 });
 
 after(async () => {
@@ -105,7 +105,7 @@ test('hostile token requests in the same audit batch as a valid one: the valid t
   // The audit writer flushes every 250 ms; give it a few rounds.
   let events: Array<{ type: string; clientId: string | null; details: { error?: string } }> = [];
   for (let i = 0; i < 20; i++) {
-    events = (await latchkey.cliJson(['audit', '--type', 'token.*', '--limit', '50'])).events;
+    events = (await latchkey.operate(['audit', '--type', 'token.*', '--limit', '50'])).events;
     if (events.some((e) => e.type === 'token.issued') && events.filter((e) => e.type === 'token.failed').length >= 3) break;
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -30,11 +30,11 @@ let apisBefore: unknown;
 before(async () => {
   latchkey = await startLatchkey();
   await Promise.all([
-    latchkey.cliJson(['user', 'create', '--email', EMAIL, '--password-stdin'], { stdin: PASSWORD }),
-    latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']),
+    latchkey.operate(['user', 'create', '--email', EMAIL, '--password-stdin'], { stdin: PASSWORD }),
+    latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']),
   ]);
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email notes:read notes:write']);
-  [clientsBefore, apisBefore] = await Promise.all([latchkey.cliJson(['client', 'list']), latchkey.cliJson(['api', 'list'])]);
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email notes:read notes:write']);
+  [clientsBefore, apisBefore] = await Promise.all([latchkey.operate(['client', 'list']), latchkey.operate(['api', 'list'])]);
 });
 
 after(async () => {
@@ -409,7 +409,7 @@ describe('hostile text is refused at the edge with a 4xx (issue 11, item 10)', (
 
 describe('afterwards', () => {
   test('nothing changed: the same clients and APIs', async () => {
-    const [clients, apis] = await Promise.all([latchkey.cliJson(['client', 'list']), latchkey.cliJson(['api', 'list'])]);
+    const [clients, apis] = await Promise.all([latchkey.operate(['client', 'list']), latchkey.operate(['api', 'list'])]);
     assert.deepEqual(clients, clientsBefore);
     assert.deepEqual(apis, apisBefore);
   });

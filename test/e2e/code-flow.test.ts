@@ -50,8 +50,8 @@ before(async () => {
   POST_LOGOUT = `${app.origin}/signed-out`;
   latchkey = await startLatchkey();
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
-  web = await latchkey.cliJson([
+  await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  web = await latchkey.operate([
     'client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI,
     '--post-logout-redirect-uri', POST_LOGOUT, '--scope', 'openid email offline_access notes:read notes:write',
   ]);
@@ -196,7 +196,7 @@ describe('authorization code flow with consent', () => {
   });
 
   test('client create --id-token-alg ES256: ES256 ID tokens at the code exchange and on refresh; service apps refuse the flag', async () => {
-    const es = await latchkey.cliJson([
+    const es = await latchkey.operate([
       'client', 'create', '--name', 'Modern RP', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid offline_access notes:read', '--id-token-alg', 'ES256',
     ]);
     const esConfig = await oidc.discovery(new URL(latchkey.issuer), es.client_id, { client_secret: es.client_secret, id_token_signed_response_alg: 'ES256' }, undefined, {
@@ -310,7 +310,7 @@ describe('authorization code flow with consent', () => {
 
 describe('machine clients', () => {
   test('client_credentials gets only the scopes the client is allowed; asking for more is invalid_scope', async () => {
-    const svc = await latchkey.cliJson(['client', 'create', '--name', 'Cron', '--type', 'service', '--scope', 'notes:read']);
+    const svc = await latchkey.operate(['client', 'create', '--name', 'Cron', '--type', 'service', '--scope', 'notes:read']);
     const svcConfig = await discover(latchkey.issuer, svc.client_id, svc.client_secret);
     await assert.rejects(oidc.clientCredentialsGrant(svcConfig, { scope: 'notes:read notes:write', resource: NOTES }), (e: any) => e.error === 'invalid_scope');
     const tokens = await oidc.clientCredentialsGrant(svcConfig, { scope: 'notes:read', resource: NOTES });

@@ -31,11 +31,11 @@ interface Credentials {
 before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none', RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
   send = sender(latchkey.issuer);
-  await latchkey.cliJson([
+  await latchkey.operate([
     'api', 'create', '--name', 'Payroll', '--audience', PAYROLL,
     '--scope', 'payroll:read=read', '--scope', 'payroll:write=write', '--machine-scope', 'payroll:read', '--machine-scope', 'payroll:write',
   ]);
-  await latchkey.cliJson(['user', 'create', '--email', DEVELOPER, '--password-stdin', '--role', 'developer'], { stdin: password });
+  await latchkey.operate(['user', 'create', '--email', DEVELOPER, '--password-stdin', '--role', 'developer'], { stdin: password });
 });
 after(async () => latchkey?.stop());
 
@@ -55,7 +55,7 @@ async function machineToken(client: Credentials, scope: string): Promise<{ scope
 
 const awaitingApproval = (scope: string) => ({ refused: `machine access to scope ${scope} is awaiting an operator's approval` });
 
-const machineAccess = async (clientId: string) => (await latchkey.cliJson(['client', 'show', clientId])).machine_access;
+const machineAccess = async (clientId: string) => (await latchkey.operate(['client', 'show', clientId])).machine_access;
 
 /** Every attempt at once: the approved scopes alone are granted, together and apart; each other one waits for approval. */
 async function assertMachineAccess(client: Credentials, approved: string[], waiting: string[]) {
@@ -71,13 +71,13 @@ async function assertMachineAccess(client: Credentials, approved: string[], wait
 /** The `client.machine_access_dropped` events of this client, oldest first, as `latchkey audit` reads them back. */
 async function droppedApprovals(clientId: string, count: number) {
   return waitFor(`${count} client.machine_access_dropped events of ${clientId}`, async () => {
-    const { events } = await latchkey.cliJson(['audit', '--type', 'client.machine_access_dropped', '--client', clientId, '--limit', '50']);
+    const { events } = await latchkey.operate(['audit', '--type', 'client.machine_access_dropped', '--client', clientId, '--limit', '50']);
     const rows = (events as Array<{ actor: string; details: unknown }>).map((e) => ({ actor: e.actor, details: e.details })).reverse();
     return rows.length >= count ? rows : undefined;
   });
 }
 
-const approve = (clientId: string) => latchkey.cliJson(['client', 'approve-machine-access', clientId, '--api', PAYROLL]);
+const approve = (clientId: string) => latchkey.operate(['client', 'approve-machine-access', clientId, '--api', PAYROLL]);
 
 // ---------------------------------------------------------------------------------------------
 // RFC 7591 registration and RFC 7592 management
@@ -90,7 +90,7 @@ interface Registered extends Credentials {
 }
 
 async function register(body: Record<string, unknown>): Promise<Registered> {
-  const { initial_access_token: iat } = await latchkey.cliJson(['registration-token', 'create', '--owner', DEVELOPER]);
+  const { initial_access_token: iat } = await latchkey.operate(['registration-token', 'create', '--owner', DEVELOPER]);
   const res = await fetch(`${latchkey.issuer}/reg`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${iat}` }, body: JSON.stringify(body) });
   assert.equal(res.status, 201, await res.clone().text());
   return res.json();
@@ -135,7 +135,7 @@ test('RFC 7592: dropping client_credentials (the app turned into a web app) and 
     redirect_uris: ['https://payroll-sync.example.com/callback'],
     scope: 'payroll:read',
   });
-  assert.equal((await latchkey.cliJson(['client', 'show', app.client_id])).type, 'web');
+  assert.equal((await latchkey.operate(['client', 'show', app.client_id])).type, 'web');
   assert.deepEqual(await droppedApprovals(app.client_id, 1), [{ actor: `client:${app.client_id}`, details: { scopes: ['payroll:read'], via: 'dcr' } }]);
   await update(app, service('payroll:read'));
   await assertMachineAccess(app, [], ['payroll:read']);
@@ -203,5 +203,5 @@ test('the portal: a scope dropped in an edit and ticked again waits for a new ap
   await assertMachineAccess(app, ['payroll:read'], ['payroll:write']);
   const [dropped, ...more] = await droppedApprovals(app.client_id, 1);
   assert.deepEqual(more, []);
-  assert.deepEqual(dropped, { actor: (await latchkey.cliJson(['user', 'show', DEVELOPER])).id, details: { scopes: ['payroll:write'], via: 'edit' } });
+  assert.deepEqual(dropped, { actor: (await latchkey.operate(['user', 'show', DEVELOPER])).id, details: { scopes: ['payroll:write'], via: 'edit' } });
 });

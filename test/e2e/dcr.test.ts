@@ -21,7 +21,7 @@ const register = (body: unknown, token?: string) =>
     body: JSON.stringify(body),
   });
 
-const iat = async (...args: string[]) => (await latchkey.cliJson(['registration-token', 'create', ...args])).initial_access_token as string;
+const iat = async (...args: string[]) => (await latchkey.operate(['registration-token', 'create', ...args])).initial_access_token as string;
 
 const web = (extra: Record<string, unknown> = {}) => ({
   client_name: 'Reporter',
@@ -38,10 +38,10 @@ let shortLived: { token: string; expiresAt: number };
 before(async () => {
   // Many registrations from one address in this suite: lift issue 6's registration rate limit.
   latchkey = await startLatchkey({ RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
-  const created = await latchkey.cliJson(['registration-token', 'create', '--expires', '1']);
+  const created = await latchkey.operate(['registration-token', 'create', '--expires', '1']);
   shortLived = { token: created.initial_access_token, expiresAt: Date.parse(created.expires_at) };
-  await latchkey.cliJson(['api', 'create', '--name', 'Reports', '--audience', API, '--scope', 'reports:read=read', '--scope', 'reports:write=write', '--machine-scope', 'reports:read']);
-  owner = await latchkey.cliJson(['user', 'create', '--email', 'dev@example.com', '--password-stdin', '--role', 'developer'], { stdin: 'correct horse battery staple' });
+  await latchkey.operate(['api', 'create', '--name', 'Reports', '--audience', API, '--scope', 'reports:read=read', '--scope', 'reports:write=write', '--machine-scope', 'reports:read']);
+  owner = await latchkey.operate(['user', 'create', '--email', 'dev@example.com', '--password-stdin', '--role', 'developer'], { stdin: 'correct horse battery staple' });
 });
 after(async () => latchkey?.stop());
 
@@ -61,13 +61,13 @@ describe('initial access tokens', () => {
     const client = await res.json();
     assert.ok(client.client_id && client.client_secret && client.registration_access_token);
     assert.equal(client.scope, 'openid reports:read');
-    const shown = await latchkey.cliJson(['client', 'show', client.client_id]);
+    const shown = await latchkey.operate(['client', 'show', client.client_id]);
     assert.equal(shown.owner, owner.email);
     assert.equal(shown.created_via, 'dcr');
     assert.deepEqual(shown.api_scopes, ['reports:read']);
     assert.equal(shown.has_secret, true);
     assert.equal(JSON.stringify(shown).includes(client.client_secret), false);
-    const list = await latchkey.cliJson(['client', 'list']);
+    const list = await latchkey.operate(['client', 'list']);
     assert.ok(list.some((c: { client_id: string }) => c.client_id === client.client_id));
   });
 
@@ -164,7 +164,7 @@ describe('RFC 7592 management and the registered client at work', () => {
     assert.equal(current.scope, 'reports:read');
 
     // Once an operator approves its machine access, the registered client obtains a token for the API with client_credentials.
-    await latchkey.cliJson(['client', 'approve-machine-access', created.client_id, '--api', API]);
+    await latchkey.operate(['client', 'approve-machine-access', created.client_id, '--api', API]);
     const config = await oidc.discovery(new URL(latchkey.issuer), created.client_id, created.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
     const tokens = await oidc.clientCredentialsGrant(config, { scope: 'reports:read', resource: API });
     assert.ok(tokens.access_token);
@@ -188,7 +188,7 @@ describe('RFC 7592 management and the registered client at work', () => {
     const after = await updated.json();
     assert.equal(after.client_name, 'Nightly reports');
     assert.equal(after.scope, 'reports:read reports:write');
-    const shown = await latchkey.cliJson(['client', 'show', created.client_id]);
+    const shown = await latchkey.operate(['client', 'show', created.client_id]);
     assert.equal(shown.name, 'Nightly reports');
     assert.deepEqual(shown.api_scopes, ['reports:read', 'reports:write']);
     assert.equal(shown.owner, owner.email);

@@ -184,8 +184,8 @@ before(async () => {
     LOCKOUT_CLIENT_FAILURES: '1000000/60',
     LOCKOUT_IP_FAILURES: '1000000/60',
   });
-  await latchkey.cliJson(['user', 'create', '--email', EMAIL, '--password-stdin', '--role', 'developer'], { stdin: PASSWORD });
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
+  await latchkey.operate(['user', 'create', '--email', EMAIL, '--password-stdin', '--role', 'developer'], { stdin: PASSWORD });
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
   account = await signIn();
 });
 

@@ -21,6 +21,7 @@ import type { RateLimits } from '../../src/security/rate-limits.ts';
 import { basic, csrfOf, FORM, Jar, postForm, sender, startSignIn, type SignIn } from '../support/http-session.ts';
 import { eachAtOnce } from '../support/concurrency.ts';
 import { startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { waitFor } from '../support/wait.ts';
 
 const REDIRECT_URI = 'https://notebook.example.com/callback';
 import { createTestUser, TEST_PASSWORD as PASSWORD } from '../support/users.ts';
@@ -47,7 +48,7 @@ before(async () => {
     MFA_REQUIRED: 'admin',
   });
   send = sender(latchkey.issuer);
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
 });
 
 after(async () => {
@@ -135,7 +136,7 @@ describe('one spelling per route (item 1)', () => {
 
   test('a suspended address is refused at /token, and /TOKEN, /token/, /REG are no way around it', async () => {
     const ip = '203.0.113.20';
-    await latchkey.cliJson(['suspend', '--kind', 'ip', '--subject', ip, '--duration', '10m']);
+    await latchkey.operate(['suspend', '--kind', 'ip', '--subject', ip, '--duration', '10m']);
     const body = new URLSearchParams({ grant_type: 'client_credentials' }).toString();
     const headers = { 'content-type': FORM, authorization: basic(web.client_id, web.client_secret), accept: 'application/json' };
     assert.equal((await send('/token', { method: 'POST', ip, headers, body })).status, 429);
@@ -165,18 +166,18 @@ describe('strangers cannot lock a client out (item 4)', () => {
     }
     const real = await tokenRequest('198.51.100.99', web.client_secret);
     assert.equal(JSON.parse(real.text).error, 'invalid_grant', `authenticated: only the fake code is wrong (${real.text})`);
-    const list = await latchkey.cliJson(['suspensions', 'list']);
+    const list = await latchkey.operate(['suspensions', 'list']);
     assert.ok(!list.some((s: { kind: string; subject: string }) => s.kind === 'client' && s.subject === web.client_id), 'the client itself is not suspended');
     assert.ok(list.some((s: { kind: string; subject: string }) => s.kind === 'client-ip' && s.subject === `${web.client_id}|198.51.100.61`));
   });
 
   test("an operator's manual client suspension still refuses the client everywhere, and lifts", async () => {
-    const service = await latchkey.cliJson(['client', 'create', '--name', 'Batch', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid']);
-    await latchkey.cliJson(['suspend', '--kind', 'client', '--subject', service.client_id, '--duration', '10m']);
+    const service = await latchkey.operate(['client', 'create', '--name', 'Batch', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid']);
+    await latchkey.operate(['suspend', '--kind', 'client', '--subject', service.client_id, '--duration', '10m']);
     const res = await send('/token', { method: 'POST', ip: '198.51.100.70', headers: { 'content-type': FORM, authorization: basic(service.client_id, service.client_secret) }, body: 'grant_type=authorization_code&code=x' });
     assert.equal(res.status, 401);
     assert.match(JSON.parse(res.text).error_description, /temporarily suspended/);
-    assert.deepEqual(await latchkey.cliJson(['suspensions', 'lift', '--kind', 'client', '--subject', service.client_id]), { lifted: 1 });
+    assert.deepEqual(await latchkey.operate(['suspensions', 'lift', '--kind', 'client', '--subject', service.client_id]), { lifted: 1 });
   });
 });
 
@@ -207,8 +208,12 @@ describe('one limiter for every credential check (item 6)', () => {
     assert.deepEqual(statuses.slice(0, 3), [401, 401, 401]);
     assert.ok(statuses.slice(3).every((s) => s === 429), statuses.join(','));
     assert.equal((await postForm(send, session, '/account/reauth', { password: PASSWORD }, ip)).status, 429);
-    const audit = await latchkey.cliJson(['audit', '--type', 'suspension.created', '--limit', '50']);
-    assert.ok(audit.events.some((e: { details: { subject?: string } }) => e.details.subject === `${email}|${ip}`), 'the lock-out is the same account-and-address suspension as sign-in');
+    // Audit events are written in batches, shortly after (src/security/audit-log.ts): wait for this one, fail if it never comes.
+    const lockedOut = (events: Array<{ details: { subject?: string } }>) => events.some((e) => e.details.subject === `${email}|${ip}`);
+    const found = await waitFor('the suspension.created event of the lock-out', async () =>
+      lockedOut((await latchkey.operate(['audit', '--type', 'suspension.created', '--limit', '50'])).events) || undefined,
+    ).catch(() => false);
+    assert.ok(found, 'the lock-out is the same account-and-address suspension as sign-in');
   });
 });
 
@@ -235,7 +240,7 @@ describe('metrics labels from a closed list (item 7)', () => {
 describe('addresses, readiness, account-wide locks (item 13)', () => {
   test('the client address is the rightmost X-Forwarded-For entry the trusted proxy added', async () => {
     const suspended = '203.0.113.40';
-    await latchkey.cliJson(['suspend', '--kind', 'ip', '--subject', suspended, '--duration', '10m']);
+    await latchkey.operate(['suspend', '--kind', 'ip', '--subject', suspended, '--duration', '10m']);
     const post = (xff: string) => send('/token', { method: 'POST', headers: { 'x-forwarded-for': xff, 'content-type': FORM }, body: 'grant_type=client_credentials&client_id=nobody' });
     assert.equal((await post(`198.51.100.1, ${suspended}`)).status, 429, 'the proxy saw the suspended address');
     assert.notEqual((await post(`${suspended}, 198.51.100.1`)).status, 429, 'a client-written leftmost entry is not trusted');
@@ -275,7 +280,7 @@ describe('addresses, readiness, account-wide locks (item 13)', () => {
     assert.equal((await login(wrongTry, '192.0.2.91', plain, 'wrong')).status, 429, 'a wrong password gets the same answer');
 
     // An operator can end the lock for the owner who cannot use a second factor.
-    const unlocked = await latchkey.cliJson(['user', 'unlock', '--email', plain]);
+    const unlocked = await latchkey.operate(['user', 'unlock', '--email', plain]);
     assert.ok(unlocked.suspensions_lifted >= 1, JSON.stringify(unlocked));
     const afterUnlock = await startSignIn(send, client(), '192.0.2.93');
     assert.equal((await login(afterUnlock, '192.0.2.93', plain, PASSWORD)).status, 303);

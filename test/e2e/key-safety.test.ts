@@ -123,10 +123,10 @@ describe('a rotated-in key is published before it signs', () => {
   let client: { client_id: string; client_secret: string };
   let refreshToken: string;
   before(async () => {
-    await latchkey.cliJson(['api', 'create', '--name', 'Keys', '--audience', API, '--scope', 'keys:read=read']);
-    client = await latchkey.cliJson(['client', 'create', '--name', 'Keys app', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid offline_access keys:read']);
+    await latchkey.operate(['api', 'create', '--name', 'Keys', '--audience', API, '--scope', 'keys:read=read']);
+    client = await latchkey.operate(['client', 'create', '--name', 'Keys app', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid offline_access keys:read']);
     const email = 'keys@example.com';
-    await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: PASSWORD });
+    await latchkey.operate(['user', 'create', '--email', email, '--password-stdin'], { stdin: PASSWORD });
     const verifier = randomBytes(32).toString('base64url');
     const start = `/auth?${new URLSearchParams({
       client_id: client.client_id,
@@ -166,7 +166,7 @@ describe('a rotated-in key is published before it signs', () => {
   test('JWKS at once, old kid until the delay (also after a restart), then the new; the kit never refuses', async () => {
     const first = await freshTokens();
     await verify(first.accessToken); // the kit fetches and caches the JWKS now, before the rotation
-    const rotation = await latchkey.cliJson<{ added: string[]; activatesAt: string }>(['keys', 'rotate']);
+    const rotation = await latchkey.operate<{ added: string[]; activatesAt: string }>(['keys', 'rotate']);
     const activatesAt = Date.parse(rotation.activatesAt);
     assert.ok(activatesAt >= Date.now() + (PUBLISH_DELAY - 5) * 1000, 'activation KEY_PUBLISH_DELAY_SECONDS away');
     const published = await jwksKids(latchkey);

@@ -46,8 +46,8 @@ let accessToken: string;
 /** A running Latchkey, an API and a service app: the token a real deployment would hand out. */
 async function mintAccessToken(): Promise<void> {
   latchkey = await startLatchkey();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', AUDIENCE, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
-  const app = await latchkey.cliJson(['client', 'create', '--name', 'Exporter', '--type', 'service', '--scope', 'notes:read']);
+  await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', AUDIENCE, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  const app = await latchkey.operate(['client', 'create', '--name', 'Exporter', '--type', 'service', '--scope', 'notes:read']);
   const res = await fetch(`${latchkey.issuer}/token`, {
     method: 'POST',
     headers: { authorization: basic(app.client_id, app.client_secret), 'content-type': 'application/x-www-form-urlencoded' },

@@ -50,7 +50,7 @@ async function machineRefusal(client: Credentials, parameters: Record<string, st
 const scopesOf = (accessToken: string) => String(decodeJwt(accessToken).scope ?? '').split(' ').filter(Boolean).sort();
 
 async function registerViaDcr(body: Record<string, unknown>): Promise<Credentials> {
-  const { initial_access_token: iat } = await latchkey.cliJson(['registration-token', 'create', '--owner', 'mallory@example.com']);
+  const { initial_access_token: iat } = await latchkey.operate(['registration-token', 'create', '--owner', 'mallory@example.com']);
   const res = await fetch(`${latchkey.issuer}/reg`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${iat}` },
@@ -63,9 +63,9 @@ async function registerViaDcr(body: Record<string, unknown>): Promise<Credential
 before(async () => {
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none', RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Payroll', '--audience', PAYROLL, '--scope', 'payroll:read=read', '--scope', 'payroll:write=write']);
-  notesCredentials = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
-  await latchkey.cliJson(['user', 'create', '--email', 'mallory@example.com', '--password-stdin', '--role', 'developer'], { stdin: password });
+  await latchkey.operate(['api', 'create', '--name', 'Payroll', '--audience', PAYROLL, '--scope', 'payroll:read=read', '--scope', 'payroll:write=write']);
+  notesCredentials = await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+  await latchkey.operate(['user', 'create', '--email', 'mallory@example.com', '--password-stdin', '--role', 'developer'], { stdin: password });
 });
 after(async () => {
   await browser?.close();
@@ -85,12 +85,12 @@ describe('a developer cannot give itself machine access', () => {
     // A scope of another API, or one it never registered, is no way around it either.
     assert.equal((await machineRefusal(dcrApp, { scope: 'notes:write' })).error, 'invalid_scope');
     assert.equal((await machineRefusal(dcrApp, { scope: 'notes:write', resource: NOTES })).error, 'invalid_scope');
-    const shown = await latchkey.cliJson(['client', 'show', dcrApp.client_id]);
+    const shown = await latchkey.operate(['client', 'show', dcrApp.client_id]);
     assert.deepEqual(shown.machine_access, [{ api: 'Payroll', audience: PAYROLL, approved: [], pending: [], not_offered: ['payroll:read', 'payroll:write'] }]);
   });
 
   test('an API offers machine scopes, the app waits for approval: still invalid_scope, shown as pending', async () => {
-    const updated = await latchkey.cliJson(['api', 'update', '--audience', PAYROLL, '--machine-scope', 'payroll:read']);
+    const updated = await latchkey.operate(['api', 'update', '--audience', PAYROLL, '--machine-scope', 'payroll:read']);
     assert.deepEqual(updated.machine_scopes, ['payroll:read']);
     const listed = (await latchkey.cliJson<Array<{ audience: string; machine_scopes: string[] }>>(['api', 'list'])).find((a) => a.audience === PAYROLL);
     assert.deepEqual(listed?.machine_scopes, ['payroll:read']);
@@ -99,12 +99,12 @@ describe('a developer cannot give itself machine access', () => {
     assert.equal(pending.error, 'invalid_scope');
     assert.match(pending.description ?? '', /awaiting an operator's approval/);
     assert.match((await machineRefusal(dcrApp, { scope: 'payroll:write' })).description ?? '', /does not offer scope payroll:write/);
-    const shown = await latchkey.cliJson(['client', 'show', dcrApp.client_id]);
+    const shown = await latchkey.operate(['client', 'show', dcrApp.client_id]);
     assert.deepEqual(shown.machine_access, [{ api: 'Payroll', audience: PAYROLL, approved: [], pending: ['payroll:read'], not_offered: ['payroll:write'] }]);
   });
 
   test('after approve-machine-access: exactly the approved machine scopes, never the others; an audit event records it', async () => {
-    const approved = await latchkey.cliJson(['client', 'approve-machine-access', dcrApp.client_id, '--api', PAYROLL]);
+    const approved = await latchkey.operate(['client', 'approve-machine-access', dcrApp.client_id, '--api', PAYROLL]);
     assert.deepEqual(approved.approved, ['payroll:read']);
 
     const tokens = await machineToken(dcrApp, { scope: 'payroll:read' });
@@ -117,7 +117,7 @@ describe('a developer cannot give itself machine access', () => {
     assert.equal((await machineRefusal(dcrApp, { scope: 'notes:read' })).error, 'invalid_scope');
 
     // Offering payroll:write later does not hand it to an app approved before: it is pending again.
-    await latchkey.cliJson(['api', 'update', '--audience', PAYROLL, '--machine-scope', 'payroll:read', '--machine-scope', 'payroll:write']);
+    await latchkey.operate(['api', 'update', '--audience', PAYROLL, '--machine-scope', 'payroll:read', '--machine-scope', 'payroll:write']);
     assert.match((await machineRefusal(dcrApp, { scope: 'payroll:write' })).description ?? '', /awaiting an operator's approval/);
     assert.deepEqual(scopesOf((await machineToken(dcrApp, { scope: 'payroll:read' })).access_token), ['payroll:read']);
 
@@ -128,11 +128,11 @@ describe('a developer cannot give itself machine access', () => {
   });
 
   test('revoke-machine-access: refused again; the API clearing its machine scopes refuses everyone', async () => {
-    await latchkey.cliJson(['client', 'revoke-machine-access', dcrApp.client_id, '--api', PAYROLL]);
+    await latchkey.operate(['client', 'revoke-machine-access', dcrApp.client_id, '--api', PAYROLL]);
     assert.equal((await machineRefusal(dcrApp, { scope: 'payroll:read' })).error, 'invalid_scope');
-    await latchkey.cliJson(['client', 'approve-machine-access', dcrApp.client_id, '--api', PAYROLL]);
+    await latchkey.operate(['client', 'approve-machine-access', dcrApp.client_id, '--api', PAYROLL]);
     assert.deepEqual(scopesOf((await machineToken(dcrApp, { scope: 'payroll:read payroll:write' })).access_token), ['payroll:read', 'payroll:write']);
-    await latchkey.cliJson(['api', 'update', '--audience', PAYROLL, '--no-machine-access']);
+    await latchkey.operate(['api', 'update', '--audience', PAYROLL, '--no-machine-access']);
     assert.match((await machineRefusal(dcrApp, { scope: 'payroll:read' })).description ?? '', /does not offer/);
   });
 
@@ -148,7 +148,7 @@ describe('a developer cannot give itself machine access', () => {
 
 describe('the portal', () => {
   before(async () => {
-    await latchkey.cliJson(['api', 'update', '--audience', NOTES, '--machine-scope', 'notes:read']);
+    await latchkey.operate(['api', 'update', '--audience', NOTES, '--machine-scope', 'notes:read']);
   });
 
   test('a service app registered in the portal gets no machine token until approved; the app page shows "pending"', async () => {
@@ -173,7 +173,7 @@ describe('the portal', () => {
     assert.match(await row.locator('.machine-pending').innerText(), /pending operator approval: notes:read/);
     assert.match(await row.locator('.machine-not-offered').innerText(), /notes:write/);
 
-    await latchkey.cliJson(['client', 'approve-machine-access', app.client_id, '--api', NOTES]);
+    await latchkey.operate(['client', 'approve-machine-access', app.client_id, '--api', NOTES]);
     assert.deepEqual(scopesOf((await machineToken(app, { scope: 'notes:read' })).access_token), ['notes:read']);
     assert.equal((await machineRefusal(app, { scope: 'notes:write' })).error, 'invalid_scope');
     await page.reload();
@@ -185,19 +185,19 @@ describe('the portal', () => {
 
 describe('operator-created clients', () => {
   test('client create approves at once the scopes its API offers to machines, and nothing more', async () => {
-    await latchkey.cliJson(['api', 'update', '--audience', PAYROLL, '--machine-scope', 'payroll:read']);
-    const svc = await latchkey.cliJson<Credentials>(['client', 'create', '--name', 'Payroll report', '--type', 'service', '--scope', 'payroll:read payroll:write']);
+    await latchkey.operate(['api', 'update', '--audience', PAYROLL, '--machine-scope', 'payroll:read']);
+    const svc = await latchkey.operate<Credentials>(['client', 'create', '--name', 'Payroll report', '--type', 'service', '--scope', 'payroll:read payroll:write']);
     assert.deepEqual(scopesOf((await machineToken(svc, { scope: 'payroll:read' })).access_token), ['payroll:read']);
     assert.equal((await machineRefusal(svc, { scope: 'payroll:write' })).error, 'invalid_scope');
-    const shown = await latchkey.cliJson(['client', 'show', svc.client_id]);
+    const shown = await latchkey.operate(['client', 'show', svc.client_id]);
     assert.deepEqual(shown.machine_access, [{ api: 'Payroll', audience: PAYROLL, approved: ['payroll:read'], pending: [], not_offered: ['payroll:write'] }]);
   });
 
   test('api create --machine-scope offers machine scopes from the start', async () => {
     const audience = 'https://ledger.example.com/api';
-    const api = await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', audience, '--scope', 'ledger:read=read', '--scope', 'ledger:write=write', '--machine-scope', 'ledger:read']);
+    const api = await latchkey.operate(['api', 'create', '--name', 'Ledger', '--audience', audience, '--scope', 'ledger:read=read', '--scope', 'ledger:write=write', '--machine-scope', 'ledger:read']);
     assert.deepEqual(api.machine_scopes, ['ledger:read']);
-    const svc = await latchkey.cliJson<Credentials>(['client', 'create', '--name', 'Ledger export', '--type', 'service', '--scope', 'ledger:read ledger:write']);
+    const svc = await latchkey.operate<Credentials>(['client', 'create', '--name', 'Ledger export', '--type', 'service', '--scope', 'ledger:read ledger:write']);
     const tokens = await machineToken(svc, { scope: 'ledger:read' });
     assert.deepEqual(scopesOf(tokens.access_token), ['ledger:read']);
     assert.equal(decodeJwt(tokens.access_token).aud, audience);
@@ -230,7 +230,7 @@ describe('examples/notes-api: notes belong to the token subject', () => {
 
   const accountIds = new Map<string, string>();
   async function userToken(email: string, config: oidc.Configuration): Promise<string> {
-    accountIds.set(email, (await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: password })).id);
+    accountIds.set(email, (await latchkey.operate(['user', 'create', '--email', email, '--password-stdin'], { stdin: password })).id);
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
@@ -242,7 +242,7 @@ describe('examples/notes-api: notes belong to the token subject', () => {
   }
 
   test("a user lists and deletes only their own notes; another user's note is 404", async () => {
-    const web = await latchkey.cliJson<Credentials>(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);
+    const web = await latchkey.operate<Credentials>(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);
     const config = await discover(latchkey.issuer, web.client_id, web.client_secret);
     const alice = await userToken('alice@example.com', config);
     const bob = await userToken('bob@example.com', config);
@@ -262,8 +262,8 @@ describe('examples/notes-api: notes belong to the token subject', () => {
   });
 
   test("a machine token is refused; where machines are allowed, it sees only its own notes, never a user's", async () => {
-    await latchkey.cliJson(['api', 'update', '--audience', NOTES, '--machine-scope', 'notes:read', '--machine-scope', 'notes:write']);
-    const svc = await latchkey.cliJson<Credentials>(['client', 'create', '--name', 'Notes robot', '--type', 'service', '--scope', 'notes:read notes:write']);
+    await latchkey.operate(['api', 'update', '--audience', NOTES, '--machine-scope', 'notes:read', '--machine-scope', 'notes:write']);
+    const svc = await latchkey.operate<Credentials>(['client', 'create', '--name', 'Notes robot', '--type', 'service', '--scope', 'notes:read notes:write']);
     const machine = (await machineToken(svc, { scope: 'notes:read notes:write' })).access_token;
 
     const refused = await call(notesApi.origin, 'GET', machine);
@@ -272,7 +272,7 @@ describe('examples/notes-api: notes belong to the token subject', () => {
     assert.match(((await refused.json()) as { error_description: string }).error_description, /only tokens issued for a user/);
     assert.equal((await call(notesApi.origin, 'DELETE', machine, '/notes/anything')).status, 403);
 
-    const web = await latchkey.cliJson<Credentials>(['client', 'create', '--name', 'Notebook 2', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);
+    const web = await latchkey.operate<Credentials>(['client', 'create', '--name', 'Notebook 2', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);
     const carol = await userToken('carol@example.com', await discover(latchkey.issuer, web.client_id, web.client_secret));
     const carolsNote = (await (await call(machineNotesApi.origin, 'POST', carol, '/notes', { text: 'payslip' })).json()) as { id: string };
     assert.deepEqual(await (await call(machineNotesApi.origin, 'GET', machine)).json(), []);

@@ -105,8 +105,8 @@ before(async () => {
     { hostname: 'localhost' },
   );
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read']);
-  const web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email notes:read']);
+  await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read']);
+  const web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email notes:read']);
   config = await discover(latchkey.issuer, web.client_id, web.client_secret);
 });
 

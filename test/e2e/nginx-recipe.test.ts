@@ -161,11 +161,11 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
 
   test('a user signs in through nginx, across both instances; latchkey perform gets and verifies the tokens', async () => {
     const admin = instances[0]!;
-    await admin.cliJson(['user', 'create', '--email', 'alice@example.com', '--password-stdin'], { stdin: TEST_PASSWORD });
-    await admin.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
+    await admin.operate(['user', 'create', '--email', 'alice@example.com', '--password-stdin'], { stdin: TEST_PASSWORD });
+    await admin.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']);
     const callbackPort = await freePort();
     const redirectUri = `http://127.0.0.1:${callbackPort}/callback`;
-    const app = await admin.cliJson(['client', 'create', '--name', 'CLI app', '--type', 'native', '--redirect-uri', redirectUri, '--scope', 'openid notes:read notes:write']);
+    const app = await admin.operate(['client', 'create', '--name', 'CLI app', '--type', 'native', '--redirect-uri', redirectUri, '--scope', 'openid notes:read notes:write']);
     // nginx takes an instance out of the rotation for fail_timeout (10 s) after failures — e.g. a
     // request that reached it while it was still starting. Wait until the round robin serves both
     // again, seen in both instances' request logs, before the sign-in whose steps must be split.

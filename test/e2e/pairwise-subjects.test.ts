@@ -35,7 +35,7 @@ let notesApiWithoutIntrospection: Awaited<ReturnType<typeof startNotesApi>>;
 async function createApp(name: string, redirectUris: string[], extra: string[] = []): Promise<App> {
   const args = ['client', 'create', '--name', name, '--scope', 'openid email profile notes:read notes:write onotes:read', ...extra];
   for (const uri of redirectUris) args.push('--redirect-uri', uri);
-  const created = await latchkey.cliJson<{ client_id: string; client_secret?: string }>(args);
+  const created = await latchkey.operate<{ client_id: string; client_secret?: string }>(args);
   return { ...created, redirect_uri: redirectUris[0]! };
 }
 
@@ -131,8 +131,8 @@ before(async () => {
   send = sender(latchkey.issuer);
   // The APIs first (the apps ask for their scopes), then users and apps at once: each is a CLI process.
   [notesCredentials, opaqueCredentials] = await Promise.all([
-    latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']),
-    latchkey.cliJson(['api', 'create', '--name', 'Opaque', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read']),
+    latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write']),
+    latchkey.operate(['api', 'create', '--name', 'Opaque', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read']),
   ]);
   [users.alice, users.bob, apps.a, apps.a2, apps.b, apps.squatter, apps.native1, apps.native2, apps.own] = await Promise.all([
     createTestUser(latchkey, 'alice'),
@@ -201,7 +201,7 @@ describe('pairwise subjects in ID tokens and userinfo', () => {
     assert.match(service.stderr + service.stdout, /first-party/);
 
     // Dynamic Client Registration: never first-party; asking for the public subject is refused.
-    const iat = (await latchkey.cliJson(['registration-token', 'create'])).initial_access_token as string;
+    const iat = (await latchkey.operate(['registration-token', 'create'])).initial_access_token as string;
     const register = (metadata: Record<string, unknown>) =>
       send('/reg', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${iat}` }, body: JSON.stringify(metadata) });
     const metadata = { client_name: 'Registered', redirect_uris: ['https://reg.example/callback'], grant_types: ['authorization_code'], response_types: ['code'], scope: 'openid' };
@@ -229,7 +229,7 @@ describe('pairwise subjects in ID tokens and userinfo', () => {
     assert.equal(subOf((await signIn(app, users.alice, { scope: 'openid' })).id_token), pairwise, 'the same pairwise subject as before');
     // Audit events are written in batches, shortly after the change: wait for both, fail if they never come.
     const changes = await waitFor('both changes in the audit log', async () => {
-      const found = JSON.stringify(await latchkey.cliJson(['audit', '--type', 'client.updated', '--client', app.client_id])).match(/firstParty/g)?.length ?? 0;
+      const found = JSON.stringify(await latchkey.operate(['audit', '--type', 'client.updated', '--client', app.client_id])).match(/firstParty/g)?.length ?? 0;
       return found >= 2 ? found : undefined;
     }, { timeoutMs: 10_000, intervalMs: 250 });
     assert.equal(changes, 2, 'both changes are in the audit log');

@@ -64,9 +64,9 @@ before(async () => {
   app = await startAppServer();
   latchkey = await startLatchkey({ MFA_REQUIRED: 'none' });
   browser = await launchBrowser();
-  await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', API, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', API, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
   const users = [['a@example.com', ['--role', 'developer']], ['b@example.com', ['--role', 'developer']], ['user@example.com', []]] as const;
-  await Promise.all(users.map(([email, roles]) => latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles], { stdin: password })));
+  await Promise.all(users.map(([email, roles]) => latchkey.operate(['user', 'create', '--email', email, '--password-stdin', ...roles], { stdin: password })));
   ({ context: devA, page: pageA } = await signIn('a@example.com'));
 });
 after(async () => {
@@ -91,7 +91,7 @@ describe('developer portal', () => {
     const cc = await oidc.discovery(new URL(latchkey.issuer), service.clientId, service.secret, undefined, { execute: [oidc.allowInsecureRequests] });
     // A portal app gets machine tokens only once an operator approved its machine access.
     await assert.rejects(oidc.clientCredentialsGrant(cc, { resource: API }), (e: any) => e.error === 'invalid_scope');
-    await latchkey.cliJson(['client', 'approve-machine-access', service.clientId, '--api', API]);
+    await latchkey.operate(['client', 'approve-machine-access', service.clientId, '--api', API]);
     assert.ok((await oidc.clientCredentialsGrant(cc, { resource: API })).access_token);
 
     // The app page never shows the secret again.

@@ -30,7 +30,7 @@ const configs: Record<string, oidc.Configuration> = {};
 interface Credentials { client_id: string; client_secret: string }
 
 async function service(name: string, scope: string): Promise<oidc.Configuration> {
-  const client = await latchkey.cliJson<Credentials>(['client', 'create', '--name', name, '--type', 'service', '--scope', scope]);
+  const client = await latchkey.operate<Credentials>(['client', 'create', '--name', name, '--type', 'service', '--scope', scope]);
   return discover(latchkey.issuer, client.client_id, client.client_secret);
 }
 
@@ -57,9 +57,9 @@ async function expectRefusal(response: Response, status: number, challenge: RegE
 before(async () => {
   latchkey = await startLatchkey();
   const [notes, , opaque] = await Promise.all([
-    latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read', '--machine-scope', 'notes:write']),
-    latchkey.cliJson(['api', 'create', '--name', 'Other', '--audience', OTHER, '--scope', 'other:read=read', '--machine-scope', 'other:read']),
-    latchkey.cliJson([
+    latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read', '--machine-scope', 'notes:write']),
+    latchkey.operate(['api', 'create', '--name', 'Other', '--audience', OTHER, '--scope', 'other:read=read', '--machine-scope', 'other:read']),
+    latchkey.operate([
       'api', 'create', '--name', 'Opaque notes', '--audience', OPAQUE, '--token-format', 'opaque', '--scope', 'onotes:read=read', '--scope', 'onotes:write=write',
       '--machine-scope', 'onotes:read', '--machine-scope', 'onotes:write',
     ]),
@@ -97,12 +97,12 @@ describe('a user grants read-only or read-write in the browser', () => {
   test('read-only → GET 200, POST 403 insufficient_scope; read-write → both work', async () => {
     appServer = await startAppServer();
     browser = await launchBrowser();
-    const web = await latchkey.cliJson<Credentials>([
+    const web = await latchkey.operate<Credentials>([
       'client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write',
     ]);
     const config = await discover(latchkey.issuer, web.client_id, web.client_secret);
     const email = `rs-${Math.random().toString(36).slice(2, 8)}@example.com`;
-    const user = await latchkey.cliJson<{ id: string }>(['user', 'create', '--email', email, '--password-stdin'], { stdin: password });
+    const user = await latchkey.operate<{ id: string }>(['user', 'create', '--email', email, '--password-stdin'], { stdin: password });
     const ctx = await browser.newContext();
     try {
       const page = await ctx.newPage();

@@ -50,13 +50,13 @@ async function grantInBrowser(ctx: BrowserContext, user: { email: string; passwo
 
 before(async () => {
   latchkey = await startLatchkey();
-  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  const notes = await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
   // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
   const introspection = { clientId: notes.introspection_client_id, clientSecret: notes.introspection_client_secret };
   notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, statusList: { cacheSeconds: KIT_STATUS_CACHE_SECONDS }, allowMachineTokens: true, introspection });
   appServer = await startAppServer();
   browser = await launchBrowser();
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', appServer.redirectUri, '--scope', 'openid notes:read notes:write']);
   config = await discover(latchkey.issuer, web.client_id, web.client_secret);
 });
 
@@ -125,7 +125,7 @@ describe('the revocation feed', () => {
       const { tokens } = await grantInBrowser(ctx, user);
       const { tokens: bystander } = await grantInBrowser(otherCtx, await newUser('bystander'));
       assert.equal((await getNotes(tokens.access_token)).status, 200);
-      const disabled = await latchkey.cliJson(['user', 'disable', '--email', user.email]);
+      const disabled = await latchkey.operate(['user', 'disable', '--email', user.email]);
       assert.equal(disabled.status, 'disabled');
       assert.ok(disabled.sessions_ended >= 1, 'the browser session ended');
       assertRevokedInTime(await notesRefuse(tokens.access_token));
@@ -137,13 +137,13 @@ describe('the revocation feed', () => {
   });
 
   test('a suspended client (latchkey client suspend): its client_credentials JWTs are refused', async () => {
-    const service = await latchkey.cliJson<{ client_id: string; client_secret: string }>(['client', 'create', '--name', 'Batch job', '--type', 'service', '--scope', 'notes:read']);
+    const service = await latchkey.operate<{ client_id: string; client_secret: string }>(['client', 'create', '--name', 'Batch job', '--type', 'service', '--scope', 'notes:read']);
     const serviceConfig = await discover(latchkey.issuer, service.client_id, service.client_secret);
     const machine = (await oidc.clientCredentialsGrant(serviceConfig, { scope: 'notes:read', resource: NOTES })).access_token;
     assert.ok((decodeJwt(machine).status as { status_list?: unknown } | undefined)?.status_list, 'client_credentials JWTs carry a status too');
     assert.equal((await getNotes(machine)).status, 200);
-    await latchkey.cliJson(['client', 'suspend', service.client_id]);
+    await latchkey.operate(['client', 'suspend', service.client_id]);
     assertRevokedInTime(await notesRefuse(machine));
-    await latchkey.cliJson(['client', 'unsuspend', service.client_id]);
+    await latchkey.operate(['client', 'unsuspend', service.client_id]);
   });
 });

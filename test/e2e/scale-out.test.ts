@@ -59,10 +59,10 @@ describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL onl
     app = await startAppServer();
     browser = await launchBrowser();
     const cli = instances[0]!;
-    await cli.cliJson(['user', 'create', '--email', user.email, '--password-stdin'], { stdin: password });
-    await cli.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
-    web = await cli.cliJson(['client', 'create', '--name', 'Web', '--redirect-uri', app.redirectUri, '--scope', 'openid offline_access notes:read notes:write']);
-    svc = await cli.cliJson(['client', 'create', '--name', 'Svc', '--type', 'service', '--scope', 'notes:read']);
+    await cli.operate(['user', 'create', '--email', user.email, '--password-stdin'], { stdin: password });
+    await cli.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+    web = await cli.operate(['client', 'create', '--name', 'Web', '--redirect-uri', app.redirectUri, '--scope', 'openid offline_access notes:read notes:write']);
+    svc = await cli.operate(['client', 'create', '--name', 'Svc', '--type', 'service', '--scope', 'notes:read']);
   });
 
   after(async () => {
@@ -115,7 +115,7 @@ describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL onl
 
   test('keys rotated through one instance are used and published by the other within 2 s', async () => {
     const oldKids = await jwksKids(1);
-    const rotation = await instances[0]!.cliJson<{ added: string[] }>(['keys', 'rotate', '--now']);
+    const rotation = await instances[0]!.operate<{ added: string[] }>(['keys', 'rotate', '--now']);
     const deadline = Date.now() + 2000;
     let published: string[] = [];
     while (Date.now() < deadline) {
@@ -132,10 +132,10 @@ describe('two instances on one PostgreSQL', { skip: PG ? false : 'PostgreSQL onl
   });
 
   test('a client suspended through one instance is refused by the other within 2 s', async () => {
-    const doomed = await instances[0]!.cliJson<{ client_id: string; client_secret: string }>(['client', 'create', '--name', 'Doomed', '--type', 'service', '--scope', 'notes:read']);
+    const doomed = await instances[0]!.operate<{ client_id: string; client_secret: string }>(['client', 'create', '--name', 'Doomed', '--type', 'service', '--scope', 'notes:read']);
     const onOther = await configFor(doomed, 1);
     await oidc.clientCredentialsGrant(onOther, { scope: 'notes:read', resource: NOTES }); // the other instance now caches the client
-    await instances[0]!.cliJson(['client', 'suspend', doomed.client_id]);
+    await instances[0]!.operate(['client', 'suspend', doomed.client_id]);
     const suspendedAt = Date.now();
     let refusedAfter: number | undefined;
     while (Date.now() - suspendedAt < 2000) {

@@ -42,8 +42,8 @@ before(async () => {
     RATE_LIMIT_SIGNIN_ACCOUNT: '100/60',
     LOCKOUT_CLIENT_FAILURES: '6/300',
   });
-  await latchkey.cliJson(['user', 'create', '--email', VICTIM, '--password-stdin'], { stdin: PASSWORD });
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
+  await latchkey.operate(['user', 'create', '--email', VICTIM, '--password-stdin'], { stdin: PASSWORD });
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
   secrets.push(web.client_secret);
 });
 
@@ -179,11 +179,11 @@ describe('password guessing', () => {
     assert.equal(second.status, 429);
     assert.ok(Number(second.headers.get('retry-after')) > firstWait, 'the second lock lasts longer');
 
-    const active = await latchkey.cliJson(['suspensions', 'list']);
+    const active = await latchkey.operate(['suspensions', 'list']);
     const lock = active.find((x: { kind: string; subject: string }) => x.kind === 'account-ip' && x.subject === `${VICTIM}|${attacker}`);
     assert.ok(lock, JSON.stringify(active));
     assert.equal(lock.level, 2);
-    assert.deepEqual(await latchkey.cliJson(['suspensions', 'lift', '--id', lock.id]), { lifted: 1 });
+    assert.deepEqual(await latchkey.operate(['suspensions', 'lift', '--id', lock.id]), { lifted: 1 });
     const s3 = await startSignIn(attacker);
     assert.equal((await login(s3, attacker, VICTIM, PASSWORD)).status, 303);
   });
@@ -253,8 +253,8 @@ describe('health and metrics', () => {
 
   test('counters move: requests by route, tokens by grant type, sign-in outcomes', async () => {
     // Machine tokens need an API that offers a machine scope; an operator-created client gets it directly.
-    await latchkey.cliJson(['api', 'create', '--name', 'Reports', '--audience', 'https://reports.example.com', '--scope', 'reports:read=read', '--machine-scope', 'reports:read']);
-    const service = await latchkey.cliJson(['client', 'create', '--name', 'Batch', '--type', 'service', '--scope', 'reports:read']);
+    await latchkey.operate(['api', 'create', '--name', 'Reports', '--audience', 'https://reports.example.com', '--scope', 'reports:read=read', '--machine-scope', 'reports:read']);
+    const service = await latchkey.operate(['client', 'create', '--name', 'Batch', '--type', 'service', '--scope', 'reports:read']);
     secrets.push(service.client_secret);
     const before = await metricsText();
     const res = await send('/token', { method: 'POST', ip: '10.1.1.1', headers: { 'content-type': FORM, authorization: basic(service.client_id, service.client_secret) }, body: 'grant_type=client_credentials&scope=reports:read' });
@@ -271,7 +271,7 @@ describe('health and metrics', () => {
 
 describe('fuzz', () => {
   test('random and hostile input to the OAuth endpoints and forms: no 5xx, nothing changes', async () => {
-    const clientsBefore = await latchkey.cliJson(['client', 'list']);
+    const clientsBefore = await latchkey.operate(['client', 'list']);
     const s = await startSignIn('10.9.9.9');
     const hostile = fc.oneof(
       fc.string({ maxLength: 200 }),
@@ -290,7 +290,7 @@ describe('fuzz', () => {
       }),
       { numRuns: 150 },
     );
-    assert.deepEqual(await latchkey.cliJson(['client', 'list']), clientsBefore);
+    assert.deepEqual(await latchkey.operate(['client', 'list']), clientsBefore);
   });
 });
 

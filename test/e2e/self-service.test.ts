@@ -105,7 +105,7 @@ before(async () => {
     // WebAuthn needs a host name as relying party, not an IP address.
   }, { hostname: 'localhost' });
   send = sender(latchkey.issuer);
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email offline_access']);
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', app.redirectUri, '--scope', 'openid email offline_access']);
   config = await discover(latchkey.issuer, web.client_id, web.client_secret);
   browser = await launchBrowser();
 });
@@ -514,7 +514,7 @@ describe('when the mail server is down', () => {
     // Audit events are written in batches, shortly after: wait for this one.
     let audit: any;
     const event = await waitFor('the mail.failed event', async () => {
-      audit = await latchkey.cliJson(['audit', '--type', 'mail.failed']);
+      audit = await latchkey.operate(['audit', '--type', 'mail.failed']);
       return ((audit.events ?? audit) as Array<{ details: Record<string, unknown> }>).find((e) => e.details.to === email);
     }, { timeoutMs: 10_000, intervalMs: 250 }).catch(() => undefined);
     assert.ok(event, JSON.stringify(audit).slice(0, 500));
@@ -538,7 +538,7 @@ describe('without SMTP_URL (a laptop)', () => {
       const outbox = path.join(local.env.DATA_DIR!, 'outbox');
       const email = unique('local');
       // Run by the server (embedded database) or by the command itself (DATABASE_URL): either way the file is there.
-      const invited = await local.cliJson(['user', 'invite', '--email', email]);
+      const invited = await local.operate(['user', 'invite', '--email', email]);
       assert.equal(invited.sent_by, 'outbox');
       assert.equal(path.dirname(invited.outbox_file), outbox);
       assert.equal(statSync(invited.outbox_file).mode & 0o777, 0o600);

@@ -122,11 +122,11 @@ before(async () => {
   // Several registrations from one address: lift the registration rate limit for this suite.
   latchkey = await startLatchkey({ RATE_LIMIT_REGISTRATION_IP: '1000/3600' });
   browser = await launchBrowser();
-  const notes = await latchkey.cliJson(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
+  const notes = await latchkey.operate(['api', 'create', '--name', 'Notes', '--audience', NOTES, '--scope', 'notes:read=read', '--scope', 'notes:write=write', '--machine-scope', 'notes:read']);
   // Introspection credentials: the API learns the user behind a third-party app's (pairwise) token through them.
   const introspection = { clientId: notes.introspection_client_id, clientSecret: notes.introspection_client_secret };
   notesApi = await startNotesApi({ issuer: latchkey.issuer, audience: NOTES, allowMachineTokens: true, introspection });
-  registrationToken = (await latchkey.cliJson(['registration-token', 'create'])).initial_access_token;
+  registrationToken = (await latchkey.operate(['registration-token', 'create'])).initial_access_token;
 });
 
 after(async () => {
@@ -199,7 +199,7 @@ describe('signed request objects (JAR) and private_key_jwt', () => {
   });
 
   test('the client is stored with its public keys only', async () => {
-    const shown = await latchkey.cliJson(['client', 'show', client.client_id]);
+    const shown = await latchkey.operate(['client', 'show', client.client_id]);
     assert.equal(shown.has_secret, false);
     assert.equal(shown.metadata.token_endpoint_auth_method, 'private_key_jwt');
     assert.equal(shown.metadata.require_signed_request_object, true);
@@ -246,7 +246,7 @@ describe('signed request objects (JAR) and private_key_jwt', () => {
       token_endpoint_auth_method: 'private_key_jwt',
       jwks: { keys: [svcKey.publicJwk] },
     });
-    await latchkey.cliJson(['client', 'approve-machine-access', service.client_id, '--api', NOTES]);
+    await latchkey.operate(['client', 'approve-machine-access', service.client_id, '--api', NOTES]);
     const svc = await discoverWith(service.client_id, { token_endpoint_auth_method: 'private_key_jwt' }, privateKeyJwt(svcKey));
     const tokens = await oidc.clientCredentialsGrant(svc, { scope: 'notes:read', resource: NOTES });
     assert.equal(decodeJwt(tokens.access_token).client_id, service.client_id);

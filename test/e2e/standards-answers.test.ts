@@ -95,15 +95,15 @@ before(async () => {
   // The APIs first, then the service client and its short-lived token: the sooner it is issued,
   // the less the last test waits for it to expire.
   [reports, ticker] = await Promise.all([
-    latchkey.cliJson(['api', 'create', '--name', 'Reports', '--audience', REPORTS, '--scope', 'reports:read=read', '--scope', 'reports:write=write', '--machine-scope', 'reports:read']),
-    latchkey.cliJson(['api', 'create', '--name', 'Ticker', '--audience', SHORT_LIVED, '--scope', 'ticker:read=read', '--machine-scope', 'ticker:read', '--access-token-ttl', '30']),
+    latchkey.operate(['api', 'create', '--name', 'Reports', '--audience', REPORTS, '--scope', 'reports:read=read', '--scope', 'reports:write=write', '--machine-scope', 'reports:read']),
+    latchkey.operate(['api', 'create', '--name', 'Ticker', '--audience', SHORT_LIVED, '--scope', 'ticker:read=read', '--machine-scope', 'ticker:read', '--access-token-ttl', '30']),
   ]);
-  service = await latchkey.cliJson(['client', 'create', '--name', 'Report export', '--type', 'service', '--scope', 'reports:read ticker:read']);
+  service = await latchkey.operate(['client', 'create', '--name', 'Report export', '--type', 'service', '--scope', 'reports:read ticker:read']);
   const short = await machineToken(service, { scope: 'ticker:read' });
   shortLived = { token: short.access_token, exp: decodeJwt(short.access_token).exp! };
   [otherService, web] = await Promise.all([
-    latchkey.cliJson(['client', 'create', '--name', 'Someone else', '--type', 'service', '--scope', 'reports:read']),
-    latchkey.cliJson(['client', 'create', '--name', 'Reports web', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid reports:read reports:write']),
+    latchkey.operate(['client', 'create', '--name', 'Someone else', '--type', 'service', '--scope', 'reports:read']),
+    latchkey.operate(['client', 'create', '--name', 'Reports web', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid reports:read reports:write']),
   ]);
 });
 after(async () => latchkey?.stop());
@@ -245,19 +245,19 @@ describe('JWT access tokens introspect like opaque ones (RFC 7662)', () => {
     const disabled = await newUser('disabled');
     const second = await userTokens(disabled, REPORTS, 'openid reports:read');
     assert.equal((await introspect(web, second.access_token)).body.active, true);
-    await latchkey.cliJson(['user', 'disable', '--email', disabled]);
+    await latchkey.operate(['user', 'disable', '--email', disabled]);
     assert.deepEqual((await introspect(web, second.access_token)).body, { active: false }, 'user disabled');
   });
 
   test('inactive while its client is suspended, active again when lifted, inactive once the client is deleted', async () => {
-    const doomed = await latchkey.cliJson<Credentials>(['client', 'create', '--name', 'Doomed export', '--type', 'service', '--scope', 'reports:read']);
+    const doomed = await latchkey.operate<Credentials>(['client', 'create', '--name', 'Doomed export', '--type', 'service', '--scope', 'reports:read']);
     const { access_token: token } = await machineToken(doomed, { scope: 'reports:read' });
     assert.equal((await introspect(introspectionOf(reports), token)).body.active, true);
-    await latchkey.cliJson(['client', 'suspend', doomed.client_id]);
+    await latchkey.operate(['client', 'suspend', doomed.client_id]);
     assert.deepEqual((await introspect(introspectionOf(reports), token)).body, { active: false }, 'suspended');
-    await latchkey.cliJson(['client', 'unsuspend', doomed.client_id]);
+    await latchkey.operate(['client', 'unsuspend', doomed.client_id]);
     assert.equal((await introspect(introspectionOf(reports), token)).body.active, true, 'unsuspended');
-    await latchkey.cliJson(['client', 'delete', doomed.client_id]);
+    await latchkey.operate(['client', 'delete', doomed.client_id]);
     assert.deepEqual((await introspect(introspectionOf(reports), token)).body, { active: false }, 'deleted');
   });
 

@@ -34,9 +34,9 @@ const saw = (what: string, value: string | null | undefined) => {
 
 before(async () => {
   latchkey = await startLatchkey();
-  await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', OPAQUE, '--scope', 'ledger:read=read', '--token-format', 'opaque']);
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Ledger app', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid offline_access ledger:read']);
-  await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin'], { stdin: PASSWORD });
+  await latchkey.operate(['api', 'create', '--name', 'Ledger', '--audience', OPAQUE, '--scope', 'ledger:read=read', '--token-format', 'opaque']);
+  web = await latchkey.operate(['client', 'create', '--name', 'Ledger app', '--type', 'web', '--redirect-uri', REDIRECT, '--scope', 'openid offline_access ledger:read']);
+  await latchkey.operate(['user', 'create', '--email', email, '--password-stdin'], { stdin: PASSWORD });
   saw('client secret', web.client_secret);
   saw('password', PASSWORD);
 });
@@ -144,7 +144,7 @@ describe('full flows, then the whole database', () => {
   });
 
   test('DCR: initial access token, registration, registration access token', async () => {
-    const iat = (await latchkey.cliJson(['registration-token', 'create'])).initial_access_token as string;
+    const iat = (await latchkey.operate(['registration-token', 'create'])).initial_access_token as string;
     saw('initial access token', iat);
     const res = await fetch(`${latchkey.issuer}/reg`, {
       method: 'POST',

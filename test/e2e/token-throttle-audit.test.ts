@@ -15,8 +15,8 @@ let client: { client_id: string; client_secret: string };
 
 before(async () => {
   latchkey = await startLatchkey({ RATE_LIMIT_TOKEN_IP: `${BUDGET}/600` });
-  await latchkey.cliJson(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read', '--machine-scope', 'ledger:read']);
-  client = await latchkey.cliJson(['client', 'create', '--name', 'Batch', '--type', 'service', '--scope', 'ledger:read']);
+  await latchkey.operate(['api', 'create', '--name', 'Ledger', '--audience', API, '--scope', 'ledger:read=read', '--machine-scope', 'ledger:read']);
+  client = await latchkey.operate(['client', 'create', '--name', 'Batch', '--type', 'service', '--scope', 'ledger:read']);
 });
 after(async () => latchkey?.stop());
 
@@ -34,7 +34,7 @@ async function allOf(type: string): Promise<any[]> {
   const events: any[] = [];
   let cursor: string | undefined;
   do {
-    const page = await latchkey.cliJson(['audit', '--type', type, '--limit', '500', ...(cursor ? ['--cursor', cursor] : [])]);
+    const page = await latchkey.operate(['audit', '--type', type, '--limit', '500', ...(cursor ? ['--cursor', cursor] : [])]);
     events.push(...page.events);
     cursor = page.next;
   } while (cursor);
@@ -65,9 +65,9 @@ test('a burst of 429s is one oauth.throttled event per address and minute, with 
 
 test('requests refused while the address is suspended are counted too, apart from the budget', async () => {
   const before = await allOf('oauth.throttled');
-  await latchkey.cliJson(['suspend', '--kind', 'client-ip', '--subject', `${client.client_id}|127.0.0.1`, '--duration', '15m']);
+  await latchkey.operate(['suspend', '--kind', 'client-ip', '--subject', `${client.client_id}|127.0.0.1`, '--duration', '15m']);
   for (let i = 0; i < 3; i++) assert.equal(await tokenRequest(), 429);
-  await latchkey.cliJson(['suspensions', 'lift', '--kind', 'client-ip', '--subject', `${client.client_id}|127.0.0.1`]);
+  await latchkey.operate(['suspensions', 'lift', '--kind', 'client-ip', '--subject', `${client.client_id}|127.0.0.1`]);
   await latchkey.pause();
   await latchkey.resume();
   const added = (await allOf('oauth.throttled')).filter((e) => !before.some((b) => b.id === e.id));

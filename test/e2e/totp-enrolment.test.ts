@@ -24,7 +24,7 @@ before(async () => {
   // The default MFA_REQUIRED=admin,developer: an admin must enrol at first sign-in; a user
   // without a role may add an authenticator app on the account page.
   latchkey = await startLatchkey();
-  web = await latchkey.cliJson(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
+  web = await latchkey.operate(['client', 'create', '--name', 'Notebook', '--type', 'web', '--redirect-uri', REDIRECT_URI, '--scope', 'openid email']);
 });
 
 after(async () => {

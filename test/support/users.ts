@@ -7,7 +7,7 @@ export const TEST_PASSWORD = 'correct horse battery staple';
 /** An e-mail address no test used before, starting with `label` (for an account or not yet one). */
 export const uniqueEmail = (label: string) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
 
-/** A new user through the CLI, under a unique e-mail address that starts with `label`. */
+/** A new user through the CLI's `user create` operation (Latchkey.operate), under a unique e-mail address that starts with `label`. */
 export async function createTestUser(
   latchkey: Latchkey,
   label: string,
@@ -16,6 +16,6 @@ export async function createTestUser(
   const email = uniqueEmail(label);
   const password = options.password ?? TEST_PASSWORD;
   const roles = (options.roles ?? []).flatMap((role) => ['--role', role]);
-  const created = await latchkey.cliJson(['user', 'create', '--email', email, '--password-stdin', ...roles], { stdin: password });
+  const created = await latchkey.operate(['user', 'create', '--email', email, '--password-stdin', ...roles], { stdin: password });
   return { email, password, id: String(created?.id ?? '') };
 }
