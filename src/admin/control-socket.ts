@@ -1,5 +1,4 @@
 import { lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/config.ts';
@@ -7,6 +6,11 @@ import { answerFor } from '../errors.ts';
 import { keyFingerprint } from '../crypto/key-fingerprint.ts';
 import type { Logger } from '../logger.ts';
 import type { RunOperation } from './operation-table.ts';
+
+// Not `import http from 'node:http'`: an ESM import of a built-in builds its module namespace,
+// which reads every lazy export, and node:http's include undici's WebSocket classes: about 40 ms
+// of each `latchkey` command's ~200 (measured on Node 24). getBuiltinModule costs what require does.
+const http = process.getBuiltinModule('node:http');
 
 /**
  * While the server runs, it listens on a unix socket in DATA_DIR (mode 0600: only the owner of

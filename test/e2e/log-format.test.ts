@@ -13,6 +13,7 @@ import { after, describe, test } from 'node:test';
 import { prettyLine } from '../../src/logger.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
 import { freePort, repoRoot, serverArgs, serverEnv, startLatchkey } from '../support/latchkey.ts';
+import { waitFor } from '../support/wait.ts';
 
 const SCRIPT = '/usr/bin/script';
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'latchkey-logs-'));
@@ -92,8 +93,9 @@ describe('the server as started', { concurrency: true }, () => {
   test('not a terminal (a pipe): JSON lines, the listening one with url, issuer and next', async () => {
     const latchkey = await startLatchkey();
     try {
-      const lines = logLines(latchkey.output());
-      const entries = lines.map((l) => JSON.parse(l));
+      // The server answered; its line may still be on its way through the pipe.
+      await waitFor('the "Latchkey is listening" line', () => (latchkey.output().includes('"msg":"Latchkey is listening"') ? true : undefined));
+      const entries = logLines(latchkey.output()).map((l) => JSON.parse(l));
       const listening = entries.find((e) => e.msg === 'Latchkey is listening');
       assert.equal(listening.issuer, latchkey.issuer);
       assert.equal(listening.url, latchkey.issuer);

@@ -117,6 +117,11 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
   let child: ChildProcess | undefined;
   let log = '';
 
+  // This process's own port, not the ISSUER: behind a load balancer (scale-out.test.ts) the ISSUER
+  // may be answered by another instance while this one is still starting.
+  const issuerPath = new URL(env.ISSUER!).pathname.replace(/\/$/, '');
+  const readinessUrl = `http://${env.HOST}:${env.PORT}${issuerPath}/.well-known/openid-configuration`;
+
   const launch = async () => {
     child = spawn(nodeBinary, serverArgs, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d) => (log += d));
@@ -126,7 +131,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`latchkey exited with ${child.exitCode}:\n${log}`);
-      const ok = await fetch(`${env.ISSUER}/.well-known/openid-configuration`).then((r) => r.ok, () => false);
+      const ok = await fetch(readinessUrl).then((r) => r.ok, () => false);
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));
     }
