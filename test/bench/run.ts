@@ -470,13 +470,12 @@ async function main() {
 
     // --- Sanity: each server issues what is measured.
     const tokens: Record<string, string> = {};
-    let latchkeyJwt = '';
     for (const t of [lk, bt]) {
-      const jwt = await fetchToken(t, JWT_API.audience, JWT_API.scope, 'jwt');
-      if (t === lk) latchkeyJwt = jwt;
+      await fetchToken(t, JWT_API.audience, JWT_API.scope, 'jwt');
       tokens[t.label] = await fetchToken(t, OPAQUE_API.audience, OPAQUE_API.scope, 'opaque');
       await checkIntrospection(t, tokens[t.label]!, OPAQUE_API.audience);
     }
+    const latchkeyJwt = await fetchToken(lk, JWT_API.audience, JWT_API.scope, 'jwt');
     await checkIntrospection(lk, latchkeyJwt, JWT_API.audience);
     log('checked: both issue ES256 JWTs for the JWT API and opaque tokens that introspect as active for the opaque API; Latchkey introspects its JWTs too');
     log();
@@ -509,18 +508,7 @@ async function main() {
     // --- Latchkey only: refresh with rotation, full sign-in. One window each.
     const own: { jwtIntrospection?: PathResult; refresh?: PathResult; signin?: PathResult } = {};
     if (wanted('jwt-introspection')) {
-      own.jwtIntrospection = await measureWith(lk.pid(), accounting.Latchkey!, (hooks) =>
-        runLoad({
-          url: `${lk.issuer}/token/introspection`,
-          headers: formHeaders(basic(lk.clientId, lk.clientSecret)),
-          body: form({ token: latchkeyJwt }),
-          concurrency,
-          warmupMs,
-          durationMs,
-          check: (body) => (body.includes('"active":true') ? undefined : 'not active'),
-          ...hooks,
-        }),
-      );
+      own.jwtIntrospection = await measure(lk, 'introspection', latchkeyJwt, durationMs, warmupMs, accounting.Latchkey!);
       log(`  ${pad('JWT introsp.', 13)} Latchkey ${lpad(fmt(own.jwtIntrospection.rps, 0), 6)} req/s  p50 ${fmt(own.jwtIntrospection.p50, 2)} ms${own.jwtIntrospection.errors ? `  ${own.jwtIntrospection.errors} ERRORS` : ''}; server ${rssLine(lk.pid())}`);
     }
     if (wanted('refresh') && web) {

@@ -178,16 +178,20 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     return JSON.parse(result.stdout);
   };
 
+  // What the command would read from this environment to find and address the socket; undefined:
+  // a setting it refuses (then the command runs, and reports it).
+  const socketTarget = (() => {
+    try {
+      return loadConfig(env);
+    } catch {
+      return undefined;
+    }
+  })();
+
   const operate: Latchkey['operate'] = async (args, options = {}) => {
     const planned = options.env ? undefined : await operationOf(args, () => options.stdin ?? '');
-    if (!planned) return cliJson(args, options);
-    let target: ReturnType<typeof loadConfig>;
-    try {
-      target = loadConfig(env);
-    } catch {
-      return cliJson(args, options); // the command reports the setting it refuses
-    }
-    const answer = await callControlSocket(target, planned.operation, planned.input);
+    if (!planned || !socketTarget) return cliJson(args, options);
+    const answer = await callControlSocket(socketTarget, planned.operation, planned.input);
     if (!answer) return cliJson(args, options);
     if (answer.error !== undefined) throw new Error(`latchkey ${args.join(' ')} failed (${answer.kind}): ${answer.error}`);
     return answer.result as any;
