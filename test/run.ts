@@ -8,7 +8,7 @@
  *      machine (most of a test's time is spent waiting on a server, a browser or a socket);
  *      the PGlite pass prints as it goes, the PostgreSQL pass's report follows it.
  *      A file whose first lines say `// test-once: <why the database does not matter>` runs in
- *      the PGlite pass only, which therefore runs three files at a time to the other's two. The
+ *      the PGlite pass only, which therefore runs four files at a time to the other's three. The
  *      claim is checked: both passes record the SQL they send, and a statement that ran on
  *      PGlite but never on PostgreSQL fails the run (test/support/sql-coverage.ts).
  * The slowest files of each pass, the total time and the CPU time are printed at the end.
@@ -113,9 +113,9 @@ let keepTrace = false;
 const traceOf = (pass: string) => (traceDir ? { SQL_TRACE_DIR: path.join(traceDir, pass) } : {});
 try {
   const passes = [
-    runPglite ? runPass('tests on the embedded database (PGlite)', nodeTestArgs(backendFiles, 3), { TEST_DATABASE_URL: '', ...traceOf('pglite') }, true) : undefined,
+    runPglite ? runPass('tests on the embedded database (PGlite)', nodeTestArgs(backendFiles, 4), { TEST_DATABASE_URL: '', ...traceOf('pglite') }, true) : undefined,
     runPostgres && postgresUrl
-      ? runPass(`tests on PostgreSQL (${postgresUrl})`, nodeTestArgs(onlyBackend === 'postgres' ? backendFiles : twiceFiles), { TEST_DATABASE_URL: postgresUrl, ...traceOf('postgres') }, !runPglite)
+      ? runPass(`tests on PostgreSQL (${postgresUrl})`, nodeTestArgs(onlyBackend === 'postgres' ? backendFiles : twiceFiles, 3), { TEST_DATABASE_URL: postgresUrl, ...traceOf('postgres') }, !runPglite)
       : undefined,
   ];
   for (const pass of passes) {

@@ -21,6 +21,7 @@ import { authorizeWithCookies, cookieBrowser } from '../support/cookie-flow.ts';
 import { freePort, repoRoot, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
 import { TEST_PASSWORD } from '../support/users.ts';
+import { waitFor } from '../support/wait.ts';
 
 const NGINX = '/usr/sbin/nginx';
 const PG = process.env.TEST_DATABASE_URL;
@@ -146,7 +147,12 @@ describe('nginx in front of two instances (docs/operations.md)', { skip, timeout
   test('nginx runs unprivileged; /readyz answers through it over TLS; plain HTTP is redirected to https', async () => {
     assert.equal(nginx!.exitCode, null, nginxLog);
     if (process.getuid?.() === 0) {
-      const workers = execFileSync('ps', ['-o', 'user=', '--ppid', String(nginx!.pid), '-p', String(nginx!.pid)], { encoding: 'utf8' }).trim().split(/\s+/);
+      // The master answers before it has forked its workers: wait for them (a loaded machine is slow to).
+      const processUsers = () => execFileSync('ps', ['-o', 'user=', '--ppid', String(nginx!.pid), '-p', String(nginx!.pid)], { encoding: 'utf8' }).trim().split(/\s+/);
+      const workers = await waitFor('the nginx workers', () => {
+        const users = processUsers();
+        return users.length >= 2 ? users : undefined;
+      }).catch(() => processUsers());
       assert.ok(workers.length >= 2 && workers.every((u) => u === 'nobody'), `nginx processes run as: ${workers.join(', ')}`);
     }
     const ready = await fetch(`${issuer}/readyz`);
