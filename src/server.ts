@@ -78,9 +78,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   };
   observe(provider);
 
+  // Returned, so that notifyChange('keys') (a rotation on this instance) resolves once the new
+  // keys are published here.
   const stopWatchingKeys = db.onChange((topic) => {
     if (topic !== 'keys') return;
-    rebuild()
+    return rebuild()
       .then((next) => {
         observe(next);
         holder.replace(next);

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -23,15 +22,40 @@ export interface Database {
   kind: 'pglite' | 'postgres';
   prisma: Prisma;
   sql: SqlClient;
-  /** Tell every instance (this one included) that `topic` changed. */
+  /**
+   * Tell every instance (this one included) that `topic` changed. Resolves once this instance's
+   * listeners have applied it (so `latchkey keys rotate` returns with the new keys in this
+   * instance's JWKS); other instances hear it moments later.
+   */
   notifyChange(topic: string): Promise<void>;
   /** Tell this instance only, e.g. when a time stored in the database (a key's activation) comes. */
   announceLocally(topic: string): void;
-  onChange(listener: (topic: string) => void): () => void;
+  /** A listener may return a promise: the work notifyChange waits for in this instance. */
+  onChange(listener: ChangeListener): () => void;
   close(): Promise<void>;
 }
 
 const CHANNEL = 'latchkey_changes';
+
+type ChangeListener = (topic: string) => void | Promise<void>;
+
+/**
+ * This instance's listeners on the change channel. They are called at once, in order (a cache
+ * drops its entry before the caller goes on); `emit` resolves when the promises they returned
+ * have (a provider rebuilt with new keys).
+ */
+function localListeners() {
+  const listeners = new Set<ChangeListener>();
+  return {
+    emit: async (topic: string): Promise<void> => {
+      await Promise.all([...listeners].map((listener) => listener(topic)));
+    },
+    add(listener: ChangeListener): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
 
 type DatabaseSettings = Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize' | 'sqlTraceDir'>;
 
@@ -80,13 +104,16 @@ async function openPostgres(url: string, poolSize: number, trace: SqlTracer | un
   // An idle client that loses its connection must not crash the process.
   pool.on('error', () => {});
   const prisma = prismaOver(new PrismaPg(pool), trace);
-  const events = new EventEmitter();
+  const local = localListeners();
   let listener: pg.Client | undefined;
   let closed = false;
 
   const listen = async () => {
     const client = new pg.Client({ connectionString: url });
-    client.on('notification', (message) => events.emit('change', message.payload ?? ''));
+    client.on('notification', (message) => {
+      // Listeners report their own failures (a rejection here would have nobody to go to).
+      local.emit(message.payload ?? '').catch(() => {});
+    });
     client.on('error', () => {
       // Reconnect: a missed notification is covered by the caches' own TTL.
       if (!closed) setTimeout(() => listen().catch(() => {}), 1000).unref();
@@ -104,16 +131,14 @@ async function openPostgres(url: string, poolSize: number, trace: SqlTracer | un
     async notifyChange(topic) {
       // This instance's caches drop the entry now: waiting for its own notification to come
       // back left a few milliseconds in which, say, a just-deleted client still worked here.
-      events.emit('change', topic);
+      const applied = local.emit(topic);
       await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, topic]);
+      await applied;
     },
     announceLocally(topic) {
-      events.emit('change', topic);
+      local.emit(topic).catch(() => {});
     },
-    onChange(fn) {
-      events.on('change', fn);
-      return () => events.off('change', fn);
-    },
+    onChange: local.add,
     async close() {
       closed = true;
       await listener?.end().catch(() => {});
@@ -178,22 +203,17 @@ async function openPglite(dataDir: string, trace: SqlTracer | undefined): Promis
     // The files PGlite (or the template copy) just created: owner-only like the rest.
     restrictToOwner(dataDir);
     const prisma = prismaOver(new PrismaPGlite(db), trace);
-    const events = new EventEmitter();
+    const local = localListeners();
     return {
       kind: 'pglite',
       prisma,
       sql: tracedSql(sqlFromPglite(db), trace),
-      // One process owns the embedded database, so an in-process event reaches every cache.
-      async notifyChange(topic) {
-        events.emit('change', topic);
-      },
+      // One process owns the embedded database, so an in-process call reaches every cache.
+      notifyChange: local.emit,
       announceLocally(topic) {
-        events.emit('change', topic);
+        local.emit(topic).catch(() => {});
       },
-      onChange(fn) {
-        events.on('change', fn);
-        return () => events.off('change', fn);
-      },
+      onChange: local.add,
       async close() {
         await prisma.$disconnect();
         await db.close();
