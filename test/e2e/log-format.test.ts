@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { prettyLine } from '../../src/logger.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
-import { freePort, repoRoot, serverArgs, serverEnv, startLatchkey } from '../support/latchkey.ts';
+import { freePort, repoRoot, serverArgs, testServerEnv, startLatchkey } from '../support/latchkey.ts';
 import { waitFor } from '../support/wait.ts';
 
 const SCRIPT = '/usr/bin/script';
@@ -40,7 +40,7 @@ async function serveOnTerminal(env: Record<string, string>): Promise<string> {
       HOST: '127.0.0.1',
       ISSUER: issuer,
       DATA_DIR: path.join(scratch, `data-${port}`),
-      ...serverEnv,
+      ...testServerEnv,
       ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
       ...env,
     },

@@ -40,7 +40,28 @@ const startCommand = (() => {
   return { env: Object.fromEntries(assignments.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)])) as Record<string, string>, args };
 })();
 export const serverArgs: string[] = startCommand.args;
+/** `npm start`'s environment assignments, exactly: the benchmark (test/bench/run.ts) starts the server with them. */
 export const serverEnv: Record<string, string> = startCommand.env;
+
+/**
+ * Pure: an environment without glibc's transparent-huge-page tunable (`glibc.malloc.hugetlb` in
+ * GLIBC_TUNABLES), every other assignment and tunable kept.
+ */
+export function withoutHugePageTunable(env: Record<string, string>): Record<string, string> {
+  const { GLIBC_TUNABLES: tunables, ...rest } = env;
+  const kept = (tunables ?? '').split(':').filter((t) => t && !t.startsWith('glibc.malloc.hugetlb='));
+  return kept.length ? { ...rest, GLIBC_TUNABLES: kept.join(':') } : rest;
+}
+
+/**
+ * The test servers' environment: `npm start`'s without `glibc.malloc.hugetlb=1`. That tunable
+ * pays off in a long-running server (argon2's 19 MiB per hash in ~10 page faults instead of
+ * ~4,900: ~14 ms less CPU per sign-in, docs/operations.md "Memory") but puts every malloc arena
+ * in huge pages, which a short-lived server pays for while it warms up: measured on this 2-core
+ * machine, ~1 s more CPU per start and twice the CPU per test file's server (9.4 → 4.6 s over
+ * four files, most of it in the kernel clearing 2 MiB pages). What the server does is the same.
+ */
+export const testServerEnv: Record<string, string> = withoutHugePageTunable(serverEnv);
 const cliBin = 'src/cli/bin.js';
 
 export async function freePort(): Promise<number> {
@@ -108,7 +129,7 @@ export async function startLatchkey(extraEnv: Record<string, string> = {}, optio
     ISSUER: `http://${options.hostname ?? '127.0.0.1'}:${port}`,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
-    ...serverEnv,
+    ...testServerEnv,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     // test/run.ts compares the SQL its two passes ran (src/storage/sql-trace.ts), file by file.
     ...(sqlTraceDir ? { SQL_TRACE_DIR: sqlTraceDir } : {}),
