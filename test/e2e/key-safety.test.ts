@@ -22,7 +22,7 @@ import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader } from 'jose';
 import { verifyAccessToken } from '../../src/resource-server/index.ts';
 import { authorizeWithCookies } from '../support/cookie-flow.ts';
-import { freePort, repoRoot, serverArgs, testServerEnv, startLatchkey, type Latchkey } from '../support/latchkey.ts';
+import { freePort, repoRoot, testServerArgs, testServerEnv, startLatchkey, type Latchkey } from '../support/latchkey.ts';
 
 const API = 'https://keys.example.com/api';
 const REDIRECT = 'https://app.example.com/callback';
@@ -43,7 +43,7 @@ function run(latchkey: Latchkey, args: string[], extra: Record<string, string | 
   for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
   const serve = args[0] === 'serve';
   return new Promise<{ code: number | null; output: string }>((resolve) => {
-    const child = spawn(process.execPath, serve ? serverArgs : ['src/cli/bin.js', ...args], { cwd: repoRoot, env: serve ? { ...env, ...testServerEnv } : env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, serve ? testServerArgs : ['src/cli/bin.js', ...args], { cwd: repoRoot, env: serve ? { ...env, ...testServerEnv } : env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { prettyLine } from '../../src/logger.ts';
 import { createDatabase, dropDatabase } from '../support/postgres.ts';
-import { freePort, repoRoot, serverArgs, testServerEnv, startLatchkey } from '../support/latchkey.ts';
+import { freePort, repoRoot, testServerArgs, testServerEnv, startLatchkey } from '../support/latchkey.ts';
 import { waitFor } from '../support/wait.ts';
 
 const SCRIPT = '/usr/bin/script';
@@ -27,7 +27,7 @@ async function serveOnTerminal(env: Record<string, string>): Promise<string> {
   const port = await freePort();
   const databaseUrl = process.env.TEST_DATABASE_URL ? await createDatabase(process.env.TEST_DATABASE_URL, `lk_${randomBytes(6).toString('hex')}`) : undefined;
   const issuer = `http://127.0.0.1:${port}`;
-  const command = ['exec', process.execPath, ...serverArgs].map((w) => `'${w}'`).join(' ');
+  const command = ['exec', process.execPath, ...testServerArgs].map((w) => `'${w}'`).join(' ');
   const child = spawn(SCRIPT, ['-qfec', command, '/dev/null'], {
     cwd: repoRoot,
     env: {
