@@ -32,13 +32,14 @@ export type ErrorKind = keyof typeof ERROR_KINDS;
 
 export class LatchkeyError extends Error {
   override name = 'LatchkeyError';
-  constructor(
-    readonly kind: ErrorKind,
-    message: string,
-    /** the input field at fault, when there is one (`email`, `scopes.0.name`) */
-    readonly field?: string,
-  ) {
+  readonly kind: ErrorKind;
+  /** the input field at fault, when there is one (`email`, `scopes.0.name`) */
+  readonly field?: string;
+
+  constructor(kind: ErrorKind, message: string, field?: string) {
     super(message);
+    this.kind = kind;
+    this.field = field;
   }
 }
 

@@ -31,11 +31,12 @@ export class ApiStore {
   #byScope = new Map<string, ApiInfo>();
   #loading?: Promise<void>;
   #loadedAt = 0;
+  private readonly db: Database;
+  private readonly ttlMs: number;
 
-  constructor(
-    private readonly db: Database,
-    private readonly ttlMs: number,
-  ) {
+  constructor(db: Database, ttlMs: number) {
+    this.db = db;
+    this.ttlMs = ttlMs;
     db.onChange((topic) => {
       if (topic === 'apis') this.#loadedAt = 0;
     });

@@ -33,11 +33,14 @@ export const previousSecretContext = (clientId: string) => `client-previous-secr
 export class ClientStore {
   #cache = new Map<string, { value: StoredClient | null; at: number }>();
 
-  constructor(
-    private readonly db: Database,
-    private readonly encryptor: Encryptor,
-    private readonly ttlMs: number,
-  ) {
+  private readonly db: Database;
+  private readonly encryptor: Encryptor;
+  private readonly ttlMs: number;
+
+  constructor(db: Database, encryptor: Encryptor, ttlMs: number) {
+    this.db = db;
+    this.encryptor = encryptor;
+    this.ttlMs = ttlMs;
     db.onChange((topic) => {
       if (topic === 'clients') this.#cache.clear();
       else if (topic.startsWith('client:')) this.#cache.delete(topic.slice('client:'.length));

@@ -12,8 +12,11 @@ export const MAX_FORM_BYTES = 16 * 1024;
 /** An error the error handler answers with its status and message (http-errors' convention). */
 class ClientError extends Error {
   readonly expose = true;
-  constructor(readonly status: number, message: string) {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
     super(message);
+    this.status = status;
   }
 }
 

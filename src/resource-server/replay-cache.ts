@@ -6,10 +6,11 @@
  */
 export class ReplayCache {
   #expiries = new Map<string, number>();
+  readonly maxEntries: number;
 
-  constructor(
-    readonly maxEntries = 100_000,
-  ) {}
+  constructor(maxEntries = 100_000) {
+    this.maxEntries = maxEntries;
+  }
 
   /** Records `id` until `expiresAtMs`; returns false if it was already recorded (a replay). */
   remember(id: string, expiresAtMs: number, nowMs = Date.now()): boolean {

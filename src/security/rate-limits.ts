@@ -38,9 +38,11 @@ export function keyOf(value: string | undefined | null): string | undefined {
 export class RateLimits {
   readonly #limiters = new Map<LimitName, RateLimiterAbstract>();
   readonly budgets: Record<LimitName, Budget>;
+  private readonly onLimited: (name: LimitName) => void;
 
   /** `onLimited` hears of every refusal (the metrics counter), whoever asked. */
-  constructor(config: Config, db: Database, private readonly onLimited: (name: LimitName) => void = () => {}) {
+  constructor(config: Config, db: Database, onLimited: (name: LimitName) => void = () => {}) {
+    this.onLimited = onLimited;
     const { rateLimits: r, lockout: l } = config.security;
     this.budgets = {
       'signin-ip': r.signinIp,

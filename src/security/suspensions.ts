@@ -45,12 +45,14 @@ export class Suspensions {
   #snapshot?: { at: number; rows: ActiveSuspension[] };
   #loading?: Promise<ActiveSuspension[]>;
   private readonly prisma: Database['prisma'];
+  private db: Database;
+  private events: SecurityEvents;
+  private escalation: { baseSeconds: number; maxSeconds: number };
 
-  constructor(
-    private db: Database,
-    private events: SecurityEvents,
-    private escalation: { baseSeconds: number; maxSeconds: number },
-  ) {
+  constructor(db: Database, events: SecurityEvents, escalation: { baseSeconds: number; maxSeconds: number }) {
+    this.db = db;
+    this.events = events;
+    this.escalation = escalation;
     this.prisma = db.prisma;
     db.onChange((topic) => {
       if (topic === 'suspensions') this.#snapshot = undefined;

@@ -50,11 +50,11 @@ export class MigrationHistoryError extends Error {
 /** A migration script failed; its transaction was rolled back and nothing was recorded. */
 export class MigrationFailedError extends Error {
   override name = 'MigrationFailedError';
-  constructor(
-    readonly migration: string,
-    cause: unknown,
-  ) {
+  readonly migration: string;
+
+  constructor(migration: string, cause: unknown) {
     super(`migration ${migration} failed and was rolled back: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.migration = migration;
   }
 }
 

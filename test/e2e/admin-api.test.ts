@@ -315,7 +315,7 @@ describe('security and keys', () => {
     assert.equal(new Set(seen.map((e) => e.id)).size, seen.length);
     assert.ok(seen.every((e, i) => i === 0 || Date.parse(seen[i - 1].at) >= Date.parse(e.at)));
 
-    for (const query of <Array<Record<string, string>>>[{ until: 'yesterday' }, { since: '+010000-01-01T00:00:00Z' }, { cursor: '12345' }, { cursor: '1-2-3' }, { ip: 'a\u0000b' }, { ip: 'x'.repeat(101) }]) {
+    for (const query of [{ until: 'yesterday' }, { since: '+010000-01-01T00:00:00Z' }, { cursor: '12345' }, { cursor: '1-2-3' }, { ip: 'a\u0000b' }, { ip: 'x'.repeat(101) }] as Array<Record<string, string>>) {
       const answer = await api.call('queryAudit', { query });
       assert.equal(answer.status, 400, JSON.stringify(query));
     }

@@ -317,7 +317,11 @@ export class DocumentScheduler {
   private readonly portsInUse = new Set<number>();
   private waiting: Array<() => void> = [];
 
-  constructor(private readonly atOnce: number) {}
+  private readonly atOnce: number;
+
+  constructor(atOnce: number) {
+    this.atOnce = atOnce;
+  }
 
   async run<T>(ports: number[], work: () => Promise<T>): Promise<T> {
     while (this.running >= this.atOnce || ports.some((p) => this.portsInUse.has(p))) {

@@ -62,10 +62,10 @@ export class AuthenticatorApp {
   /** The step of the last code handed out (or accepted before this app was made). */
   lastStep: number | undefined;
 
-  constructor(
-    readonly secret: string,
-    lastStep?: number,
-  ) {
+  readonly secret: string;
+
+  constructor(secret: string, lastStep?: number) {
+    this.secret = secret;
     this.lastStep = lastStep;
   }
 
