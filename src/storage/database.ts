@@ -131,9 +131,8 @@ async function openPostgres(url: string, poolSize: number, trace: SqlTracer | un
     async notifyChange(topic) {
       // This instance's caches drop the entry now: waiting for its own notification to come
       // back left a few milliseconds in which, say, a just-deleted client still worked here.
-      const applied = local.emit(topic);
-      await pool.query('SELECT pg_notify($1, $2)', [CHANNEL, topic]);
-      await applied;
+      // (Both awaited together: a failure of either is the caller's, never an unhandled rejection.)
+      await Promise.all([local.emit(topic), pool.query('SELECT pg_notify($1, $2)', [CHANNEL, topic])]);
     },
     announceLocally(topic) {
       local.emit(topic).catch(() => {});
