@@ -415,12 +415,11 @@ async function runOperation(config: Config, name: OperationName, input: unknown)
   }
 }
 
-/** The command the words of argv name ("client create", "audit"), if any. */
-function commandOf(argv: string[]): { key: string; command: Command } | undefined {
+/** The command name argv's words give ("client create", "audit"; the first word when none matches), and its command if there is one. */
+function commandOf(argv: string[]): { key: string | undefined; command: Command | undefined } {
   const words = argv.filter((a) => !a.startsWith('-'));
   const key = commands[`${words[0]} ${words[1]}`] ? `${words[0]} ${words[1]}` : words[0];
-  const command = key ? commands[key] : undefined;
-  return key && command ? { key, command } : undefined;
+  return { key, command: key ? commands[key] : undefined };
 }
 
 /** The command's flags and positional argument; throws on an unknown flag or an extra argument. */
@@ -442,22 +441,20 @@ function valuesOf(key: string, command: Command, argv: string[]): Record<string,
  * a process per command (test/support/latchkey.ts); `stdinText` stands in for standard input.
  */
 export async function operationOf(argv: string[], stdinText: () => string): Promise<{ operation: OperationName; input: unknown } | undefined> {
-  const found = commandOf(argv);
-  if (!found?.command.operation || !found.command.input) return undefined;
+  const { key, command } = commandOf(argv);
+  if (!key || !command?.operation || !command.input) return undefined;
   let values: Record<string, unknown>;
   try {
-    values = valuesOf(found.key, found.command, argv);
+    values = valuesOf(key, command, argv);
   } catch (error) {
     throw new InputError((error as Error).message);
   }
   if (values.help || values.init) return undefined;
-  return { operation: found.command.operation, input: await found.command.input(values, () => withoutFinalLineBreak(stdinText())) };
+  return { operation: command.operation, input: await command.input(values, () => withoutFinalLineBreak(stdinText())) };
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const found = commandOf(argv);
-  const key = found?.key ?? argv.filter((a) => !a.startsWith('-'))[0];
-  const command = found?.command;
+  const { key, command } = commandOf(argv);
   if (!command) {
     if (!key && (argv.includes('--help') || argv.includes('-h'))) {
       console.log(overview());

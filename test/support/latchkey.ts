@@ -47,7 +47,7 @@ export const serverEnv: Record<string, string> = startCommand.env;
  * Pure: an environment without glibc's transparent-huge-page tunable (`glibc.malloc.hugetlb` in
  * GLIBC_TUNABLES), every other assignment and tunable kept.
  */
-export function withoutHugePageTunable(env: Record<string, string>): Record<string, string> {
+function withoutHugePageTunable(env: Record<string, string>): Record<string, string> {
   const { GLIBC_TUNABLES: tunables, ...rest } = env;
   const kept = (tunables ?? '').split(':').filter((t) => t && !t.startsWith('glibc.malloc.hugetlb='));
   return kept.length ? { ...rest, GLIBC_TUNABLES: kept.join(':') } : rest;
